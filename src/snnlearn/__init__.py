@@ -1,0 +1,22 @@
+"""snnlearn: learning in spiking neural networks, one network description and many learning rules.
+
+Conventions used throughout the package:
+
+- tensors are time-first: a sequence is ``[T, B, *features]``, a single step ``[B, *features]``;
+- every time quantity (``dt``, ``tau_mem``, ``tau_syn``, ``t_ref``) is in seconds (SI), and
+  ``dt`` is always an explicit argument;
+- voltages and currents are dimensionless (threshold ``v_th = 1``, resistance ``R = 1``);
+- neuron parameters store physical constants (``tau_mem``), never per-step decays; the decay
+  ``exp(-dt / tau)`` is computed in the step.
+"""
+
+from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.simulate import Rollout, unroll
+from snnlearn.surrogate import ATan, FastSigmoid, Triangle, spike
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network", "Readout", "SpikingDense", "build_network", "Rollout", "unroll",
+    "ATan", "FastSigmoid", "Triangle", "spike", "__version__",
+]

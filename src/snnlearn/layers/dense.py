@@ -1,0 +1,115 @@
+"""Dense (fully connected) spiking layer: weights only, neuron state passed in and returned.
+
+Per step: ``I_t = W x_t + b + W_rec z_{t-1}`` (the recurrent term only when ``recurrent=True``),
+then the neuron model's step (``LIFParams`` or ``ALIFParams``) turns ``I_t`` into spikes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from snnlearn.neurons import ALIFParams, ALIFState, LIFParams, LIFState
+
+__all__ = ["SpikingDense", "NeuronParams", "NeuronState"]
+
+NeuronParams = LIFParams | ALIFParams
+NeuronState = LIFState | ALIFState
+
+
+def init_uniform_(weight: Tensor, scale: float, generator: torch.Generator | None) -> None:
+    """Fill ``weight`` [n_out, n_in] uniformly with std ``scale / sqrt(n_in)``, in place."""
+    bound = scale * math.sqrt(3.0 / weight.shape[1])
+    with torch.no_grad():
+        weight.uniform_(-bound, bound, generator=generator)
+
+
+class SpikingDense(nn.Module):
+    """Fully connected synapses feeding a population of spiking neurons.
+
+    Args:
+        n_in: number of presynaptic inputs.
+        n_out: number of neurons.
+        neuron: neuron parameters (:class:`LIFParams` or :class:`ALIFParams`).
+        recurrent: add all-to-all recurrent synapses ``W_rec`` (no self-connections).
+        bias: add a learnable constant input current per neuron.
+        weight_scale: initial weights have standard deviation ``weight_scale / sqrt(n_in)``.
+        generator: random generator for the initial weights.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shapes:
+        ``project``: ``[..., n_in] -> [..., n_out]``; ``step``: ``[B, n_out] -> [B, n_out]``.
+
+    Example:
+        >>> import torch
+        >>> layer = SpikingDense(3, 2, generator=torch.Generator().manual_seed(0))
+        >>> s = layer.initial_state(4)
+        >>> z, s = layer.step(layer.project(torch.ones(4, 3)), s, dt=1e-3)
+        >>> tuple(z.shape)
+        (4, 2)
+    """
+
+    def __init__(
+        self, n_in: int, n_out: int, neuron: NeuronParams | None = None, *,
+        recurrent: bool = False, bias: bool = False, weight_scale: float = 1.0,
+        generator: torch.Generator | None = None, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"SpikingDense.{name} must be a positive int, got {value!r}")
+        neuron = LIFParams() if neuron is None else neuron
+        if not isinstance(neuron, (LIFParams, ALIFParams)):
+            raise ValueError(
+                f"SpikingDense.neuron must be LIFParams or ALIFParams, got {type(neuron).__name__}"
+            )
+        if not (math.isfinite(weight_scale) and weight_scale > 0):
+            raise ValueError(f"SpikingDense.weight_scale must be > 0, got {weight_scale!r}")
+        factory = {"device": device, "dtype": dtype}
+        self.n_in, self.n_out, self.neuron = n_in, n_out, neuron
+        self.recurrent, self.weight_scale = recurrent, weight_scale
+        self.weight = nn.Parameter(torch.empty(n_out, n_in, **factory))
+        self.bias = nn.Parameter(torch.zeros(n_out, **factory)) if bias else None
+        self.recurrent_weight = (
+            nn.Parameter(torch.empty(n_out, n_out, **factory)) if recurrent else None
+        )
+        self.reset_parameters(generator=generator)
+
+    def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
+        """Draw fresh initial weights (zero bias, zero recurrent diagonal)."""
+        init_uniform_(self.weight, self.weight_scale, generator)
+        if self.bias is not None:
+            with torch.no_grad():
+                self.bias.zero_()
+        if self.recurrent_weight is not None:
+            init_uniform_(self.recurrent_weight, self.weight_scale, generator)
+            with torch.no_grad():
+                self.recurrent_weight.fill_diagonal_(0.0)
+
+    def project(self, x: Tensor) -> Tensor:
+        """Feed-forward input current ``W x + b`` for one step or a whole sequence."""
+        return F.linear(x, self.weight, self.bias)
+
+    def initial_state(
+        self, batch_size: int, *, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> NeuronState:
+        """Resting neuron state ``[batch_size, n_out]`` on the parameters' device and dtype."""
+        return self.neuron.initial_state(
+            (batch_size, self.n_out), device=device or self.weight.device,
+            dtype=dtype or self.weight.dtype,
+        )
+
+    def step(self, current: Tensor, state: NeuronState, dt: float) -> tuple[Tensor, NeuronState]:
+        """One step: add the recurrent current (if any) and advance the neurons."""
+        if self.recurrent_weight is not None:
+            current = current + F.linear(state.z, self.recurrent_weight)
+        return self.neuron.step(current, state, dt)  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        return f"{self.n_in}, {self.n_out}, recurrent={self.recurrent}, neuron={self.neuron}"
