@@ -1,9 +1,11 @@
 """The time loop: ``unroll`` runs a :class:`~snnlearn.layers.Network` over a whole input sequence.
 
 Layers are simulated one after the other: the feed-forward current of a layer is computed for all
-``T`` steps in one matrix product, then the neuron dynamics are scanned over time. Because a layer's
-output at step ``t`` depends only on its input up to ``t``, this gives exactly the result of calling
-:meth:`Network.step` ``T`` times, only faster.
+``T`` steps in one matrix product, then the neuron dynamics are scanned over time (feed-forward LIF
+layers by the fused :func:`snnlearn.kernels.lif_sequence`, others step by step). Because a layer's
+output at step ``t`` depends only on its input up to ``t``, this gives the result of calling
+:meth:`Network.step` ``T`` times, only faster (the same equations; the batched matrix product may
+round differently from the per-step one, by about one unit in the last place).
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from snnlearn.kernels.li_scan import li_sequence
+from snnlearn.kernels.lif_scan import lif_sequence
 from snnlearn.layers.dense import SpikingDense
 from snnlearn.layers.network import Network
+from snnlearn.layers.readout import Readout
+from snnlearn.neurons.lif import LIFParams
 
 __all__ = ["Rollout", "unroll", "check_input_sequence"]
 
@@ -95,7 +101,8 @@ def unroll(
         A :class:`Rollout`.
 
     Raises:
-        ValueError: an invalid input (see :func:`check_input_sequence`).
+        ValueError: an invalid input (see :func:`check_input_sequence`), or a ``state`` whose
+            length or tensor shapes do not match the network and the batch size.
 
     Example:
         >>> import torch
@@ -109,13 +116,22 @@ def unroll(
         check_input_sequence(x, net.n_in, net.layers[0].weight.dtype)
     if state is None:
         state = net.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
-    elif len(state) != len(net.layers):
-        raise ValueError(
-            f"state has {len(state)} entries but the network has {len(net.layers)} layers"
-        )
+    else:
+        _check_state(net, state, x.shape[1])
     seq, spikes, membranes, final = x, [], [], []
-    for layer, s in zip(net.layers, state):
+    for layer, s in zip(net.layers, state, strict=True):
         current = layer.project(seq)
+        if isinstance(layer, Readout):
+            seq, s = li_sequence(current, s, layer.neuron, net.dt)
+            final.append(s)
+            if record_membrane:
+                membranes.append(seq)
+            continue
+        if not record_membrane and _fusable(layer):
+            seq, s = lif_sequence(current, s, layer.neuron, net.dt)
+            final.append(s)
+            spikes.append(seq)
+            continue
         outs, vs = [], []
         for t in range(current.shape[0]):
             out, s = layer.step(current[t], s, net.dt)
@@ -130,6 +146,32 @@ def unroll(
             membranes.append(_stack(vs, current))
     return Rollout(outputs=seq, spikes=tuple(spikes), membranes=tuple(membranes),
                    final_state=tuple(final))
+
+
+def _check_state(net: Network, state: tuple[Any, ...], batch_size: int) -> None:
+    """Raise ``ValueError`` unless ``state`` has one entry per layer of shape ``[B, n_out]``."""
+    if len(state) != len(net.layers):
+        raise ValueError(
+            f"state has {len(state)} entries but the network has {len(net.layers)} layers; "
+            f"pass net.initial_state({batch_size}) or a previous Rollout.final_state"
+        )
+    for k, (layer, s) in enumerate(zip(net.layers, state, strict=True)):
+        expected = (batch_size, layer.n_out)
+        for field, value in zip(getattr(s, "_fields", ()), s, strict=False):
+            if isinstance(value, Tensor) and tuple(value.shape) != expected:
+                raise ValueError(
+                    f"state of layer {k} has {field} of shape {tuple(value.shape)}, expected "
+                    f"{expected} (batch size of x, layer size); pass net.initial_state("
+                    f"{batch_size}) or the final_state of a run with the same batch size"
+                )
+
+
+def _fusable(layer: object) -> bool:
+    """Whether a layer's time loop can run as one fused LIF sequence operation."""
+    return (
+        isinstance(layer, SpikingDense) and not layer.recurrent
+        and isinstance(layer.neuron, LIFParams)
+    )
 
 
 def _stack(steps: list[Tensor], like: Tensor) -> Tensor:

@@ -133,6 +133,8 @@ SURROGATES: dict[str, type[Surrogate]] = {
 class _SpikeFunction(torch.autograd.Function):
     """Heaviside forward, surrogate backward (ctx-free forward for ``torch.func``)."""
 
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(x: Tensor, surrogate: Surrogate) -> Tensor:  # type: ignore[override]
         return (x > 0).to(x.dtype)

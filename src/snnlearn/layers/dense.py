@@ -106,9 +106,14 @@ class SpikingDense(nn.Module):
         )
 
     def step(self, current: Tensor, state: NeuronState, dt: float) -> tuple[Tensor, NeuronState]:
-        """One step: add the recurrent current (if any) and advance the neurons."""
+        """One step: add the recurrent current (if any) and advance the neurons.
+
+        The diagonal of ``recurrent_weight`` is excluded (no self-connections): its contribution
+        is subtracted again, so it gets an exactly zero gradient and stays zero under training.
+        """
         if self.recurrent_weight is not None:
-            current = current + F.linear(state.z, self.recurrent_weight)
+            w = self.recurrent_weight
+            current = current + (F.linear(state.z, w) - state.z * torch.diagonal(w))
         return self.neuron.step(current, state, dt)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:

@@ -32,7 +32,7 @@ class Record(NamedTuple):
 
 
 class Network(nn.Module):
-    """A feed-forward stack of :class:`SpikingDense` layers, optionally ending in a :class:`Readout`.
+    """A stack of :class:`SpikingDense` layers, optionally ending in a :class:`Readout`.
 
     The network holds weights and the step length ``dt`` only; its state is a tuple with one
     neuron state per layer, created by :meth:`initial_state` and returned by :meth:`step`.
@@ -114,7 +114,7 @@ class Network(nn.Module):
             )
         new_state, spikes, membranes = [], [], []
         out = x_t
-        for layer, s in zip(self.layers, state):
+        for layer, s in zip(self.layers, state, strict=True):
             out, s = layer.step(layer.project(out), s, self.dt)
             new_state.append(s)
             membranes.append(s.v)
@@ -166,7 +166,7 @@ def build_network(
 
     layers: list[Layer] = []
     sizes = [n_in, *hidden]
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers.append(SpikingDense(a, b, neuron, recurrent=recurrent,
                                    weight_scale=scale(lif.tau_mem, lif.r), **factory))
     if spiking_output:

@@ -44,4 +44,11 @@ class BPTT(LearningRule):
         return unroll(net, x)
 
     def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+        """Write ``d loss / d p`` into ``p.grad`` of every parameter of ``net``.
+
+        Gradients are written, not accumulated: any previous ``p.grad`` of ``net`` is replaced,
+        as for every other rule.
+        """
+        for p in net.parameters():
+            p.grad = None
         loss.backward()

@@ -21,8 +21,11 @@ def check_finite(owner: str, name: str, value: object) -> None:
 
 def check_dt(dt: object) -> float:
     """Return ``dt`` as a float, or raise ``ValueError`` if it is not a finite time > 0."""
-    check_positive_time("step", "dt", dt)
-    return float(dt)  # type: ignore[arg-type]
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (
+        math.isfinite(dt) and dt > 0
+    ):
+        raise ValueError(f"dt must be a finite number of seconds > 0, got {dt!r}")
+    return float(dt)
 
 
 def decay(dt: float, tau: float) -> float:

@@ -4,11 +4,12 @@ Continuous-time model (NIR ``LI`` / ``CubaLI``; times in seconds, voltages dimen
 
 .. math::
 
-    \\tau_{syn} \\dot I = -I + \\text{input}, \\qquad
+    \\tau_{syn} \\dot I = -I + \\tau_{syn} \\sum_k x_k \\delta(t - t_k), \\qquad
     \\tau_{mem} \\dot v = (v_{leak} - v) + R I
 
-Discretisation (exact exponential integration over one step ``dt``, input held constant during
-the step; ``a_m = e^{-dt/\\tau_{mem}}``, ``a_s = e^{-dt/\\tau_{syn}}``):
+(each input ``x_k`` arriving at step ``t_k`` makes the current jump by ``x_k``). Discretisation:
+exponential integration over one step ``dt``, exact for the membrane while the current is held
+for the step (``a_m = e^{-dt/\\tau_{mem}}``, ``a_s = e^{-dt/\\tau_{syn}}``):
 
 .. math::
 
@@ -103,11 +104,7 @@ def leaky_integrate(
     """
     i_new = x if tau_syn is None else decay(dt, tau_syn) * i + x
     a_mem = decay(dt, tau_mem)
-    drive = (1.0 - a_mem) * r * i_new
-    if v_leak == 0.0:
-        v_new = a_mem * v + drive
-    else:
-        v_new = v_leak + a_mem * (v - v_leak) + drive
+    v_new = v_leak + a_mem * (v - v_leak) + (1.0 - a_mem) * r * i_new
     return v_new, i_new
 
 

@@ -4,13 +4,15 @@ Continuous-time model (NIR ``LIF`` / ``CubaLIF``; times in seconds, voltages dim
 
 .. math::
 
-    \\tau_{syn} \\dot I = -I + \\text{input}, \\qquad
+    \\tau_{syn} \\dot I = -I + \\tau_{syn} \\sum_k x_k \\delta(t - t_k), \\qquad
     \\tau_{mem} \\dot v = (v_{leak} - v) + R I, \\qquad
     z = H(v - v_{th})
 
-Discretisation per step of length ``dt`` (``a_m = e^{-dt/\\tau_{mem}}``, ``a_s = e^{-dt/\\tau_{syn}}``):
+Discretisation per step of length ``dt`` (``a_m = e^{-dt/\\tau_{mem}}``,
+``a_s = e^{-dt/\\tau_{syn}}``):
 
-1. integrate (exact for an input held constant over the step; skipped while refractory):
+1. integrate (the membrane update is exact for a current held constant over the step; the
+   current jumps by the input; the membrane is held while refractory):
    ``I_t = a_s I_{t-1} + x_t`` (or ``I_t = x_t``),
    ``v'_t = v_{leak} + a_m (v_{t-1} - v_{leak}) + (1 - a_m) R I_t``;
 2. fire: ``z_t = H(v'_t - v_{th})`` (strict, a membrane exactly at threshold does not fire),

@@ -1,0 +1,176 @@
+"""``snnlearn``: the command line (``python -m snnlearn`` is the same).
+
+Exit status: 0 on success; 1 when a run cannot start or go on (an existing or corrupt run
+folder, a non-finite loss); 2 for a bad command line (unknown subcommand, option, id or value),
+always with one line on stderr that names the problem and the valid choices; 130 after Ctrl-C,
+with the command that continues the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from snnlearn.experiments import registry
+from snnlearn.experiments.checkpoint import CheckpointError
+from snnlearn.experiments.config import DEVICES, Config, read_toml
+from snnlearn.experiments.runner import (
+    Result,
+    TrainingError,
+    check_device,
+    default_run_dir,
+    read_summary,
+    resume,
+    run,
+)
+
+__all__ = ["main", "build_parser"]
+
+PROG = "snnlearn"
+
+
+class UsageError(Exception):
+    """A bad command line: reported as one line on stderr with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line and never exit by themselves."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid layer sizes {text!r}; expected positive ints separated by commas, e.g. 128,64"
+        )
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog=PROG, description="Learning in spiking neural networks: train, resume "
+                     "and compare learning rules on spiking tasks.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,resume,evaluate,list}",
+                                parser_class=_Parser)
+    train = sub.add_parser("train", help="train a network; writes a run folder")
+    train.add_argument("--task", help="task id (see `snnlearn list`)")
+    train.add_argument("--rule", help="learning rule id (default bptt)")
+    train.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
+    train.add_argument("--seed", type=int, help="the run's seed (default 0)")
+    train.add_argument("--device", help=f"one of {', '.join(DEVICES)} (default cpu)")
+    train.add_argument("--out", help="run folder (default runs/<task>-<rule>-s<seed>)")
+    train.add_argument("--config", type=Path, help="TOML file of config keys; options win")
+    train.add_argument("--batch-size", type=int, help="minibatch size")
+    train.add_argument("--lr", type=float, help="Adam learning rate")
+    train.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
+    train.add_argument("--neuron", help="hidden neuron model: lif or alif")
+    train.add_argument("--activity-reg", type=float, help="activity regulariser strength")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    res = sub.add_parser("resume", help="continue an interrupted run to the same result")
+    res.add_argument("dir", type=Path, help="the run folder")
+    res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    ev = sub.add_parser("evaluate", help="print the summary of a finished run")
+    ev.add_argument("dir", type=Path, help="the run folder")
+    sub.add_parser("list", help="list every task, rule and neuron id")
+    return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # argparse has no public accessor for subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {
+        "task": args.task, "rule": args.rule, "epochs": args.epochs, "seed": args.seed,
+        "device": args.device, "out": args.out, "batch_size": args.batch_size, "lr": args.lr,
+        "hidden": args.hidden, "neuron": args.neuron, "activity_reg": args.activity_reg,
+    }
+    base = read_toml(args.config) if args.config is not None else {}
+    if args.task is None and "task" not in base:
+        raise ValueError(
+            "no task given; use --task <id> or a --config file with task = \"<id>\" "
+            f"(valid tasks: {', '.join(sorted(registry.TASKS))})"
+        )
+    return Config.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def _report(result: Result) -> str:
+    s = result.summary
+    epochs = f"{s['epochs']} epoch" + ("" if s["epochs"] == 1 else "s")
+    return (f"test accuracy {100 * s['test_accuracy']:.1f}% ({s['task']}, {s['rule']}, "
+            f"{epochs}, {s['train_seconds']:.1f} s) -> {result.run_dir}")
+
+
+def _list() -> str:
+    lines = ["tasks:", *sorted(registry.TASKS), "rules:", *sorted(registry.RULES),
+             "neurons:", *sorted(registry.NEURONS)]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            sub = _subparsers(parser).get(args.command, parser)
+            options = sorted({o for a in sub._actions for o in a.option_strings
+                              if o.startswith("--")})
+            raise UsageError(f"unrecognized argument(s) {' '.join(extra)}; valid options for "
+                             f"{sub.prog}: {', '.join(options)}")
+        if args.command is None:
+            raise UsageError("no command given; valid commands: train, resume, evaluate, list "
+                             f"(see {PROG} --help)")
+    except UsageError as err:
+        return _fail(str(err), 2)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    if args.command == "list":
+        print(_list())
+        return 0
+    if args.command == "evaluate":
+        try:
+            print(json.dumps(dict(read_summary(args.dir)), indent=2))
+        except (OSError, ValueError) as err:
+            return _fail(str(err), 1)
+        return 0
+    run_dir: Path = args.dir if args.command == "resume" else Path(".")
+    try:
+        if args.command == "train":
+            cfg = _config(args)
+            check_device(cfg.device)
+            run_dir = default_run_dir(cfg)
+    except ValueError as err:
+        return _fail(str(err), 2)
+    try:
+        if args.command == "train":
+            result = run(cfg, progress=not args.no_progress)
+        else:
+            result = resume(run_dir, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; continue the run with `{PROG} resume {run_dir}`", 130)
+    except (CheckpointError, FileExistsError, TrainingError) as err:
+        return _fail(str(err), 1)
+    except ValueError as err:
+        return _fail(str(err), 2)
+    print(_report(result))
+    return 0
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return status

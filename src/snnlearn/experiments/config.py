@@ -1,0 +1,202 @@
+"""``Config``: everything that defines one training run, as a frozen, validated dataclass.
+
+A config is plain data: it round-trips through JSON (``to_dict``/``from_dict``) and can be read
+from a TOML file (``from_toml``). Architecture and training fields left as ``None`` take the
+task's :class:`~snnlearn.tasks.base.TaskDefaults`; the runner writes the resolved config (every
+``None`` filled in) to ``config.json``, so a run folder alone reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from snnlearn.experiments import registry
+
+__all__ = ["Config", "DEVICES"]
+
+Device = Literal["cpu", "cuda"]
+DEVICES: tuple[Device, ...] = ("cpu", "cuda")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training run: task, learning rule, seed and optional overrides of the task defaults.
+
+    Args:
+        task: task id (see ``snnlearn list``).
+        rule: learning-rule id.
+        epochs: training epochs (>= 1); ``None`` takes the task default.
+        seed: the run's only seed (int >= 0): initial weights, shuffling and spike encoding.
+        device: ``"cpu"`` or ``"cuda"``.
+        out: run folder; ``None`` means ``runs/<task>-<rule>-s<seed>``.
+        batch_size: minibatch size (>= 1); ``None`` takes the task default.
+        lr: Adam learning rate (> 0); ``None`` takes the task default.
+        hidden: hidden layer sizes (each >= 1); ``None`` takes the task default.
+        recurrent: recurrent hidden layers; ``None`` takes the task default.
+        gain: initial weight gain (> 0); ``None`` takes the task default.
+        neuron: hidden neuron model, ``"lif"`` or ``"alif"``; ``None`` takes the task default.
+        activity_reg: strength (>= 0) of :func:`snnlearn.losses.activity_regularizer` added to
+            the loss; 0 disables it.
+        grad_clip: clip the global gradient norm to this value (> 0); ``None`` disables it.
+        eval_every: evaluate on the validation split every this many epochs (and after the last).
+
+    Raises:
+        ValueError: an unknown id (the message lists the valid ones) or an out-of-range value.
+
+    Example:
+        >>> cfg = Config(task="yinyang", epochs=2, hidden=[32])
+        >>> cfg.hidden, cfg.rule
+        ((32,), 'bptt')
+        >>> Config.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    task: str
+    rule: str = "bptt"
+    epochs: int | None = None
+    seed: int = 0
+    device: Device = "cpu"
+    out: str | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    hidden: tuple[int, ...] | None = None
+    recurrent: bool | None = None
+    gain: float | None = None
+    neuron: str | None = None
+    activity_reg: float = 0.0
+    grad_clip: float | None = None
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        registry.check_task_id(self.task)
+        registry.check_rule_id(self.rule)
+        if self.neuron is not None:
+            registry.check_neuron_id(self.neuron)
+        if self.device not in DEVICES:
+            raise ValueError(
+                f"unknown device {self.device!r}; valid devices: {', '.join(DEVICES)}"
+            )
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and not (_is_int(value) and value >= 1):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not (_is_int(self.eval_every) and self.eval_every >= 1):
+            raise ValueError(f"eval_every must be an int >= 1, got {self.eval_every!r}")
+        if not (_is_int(self.seed) and 0 <= self.seed < 2**32):
+            raise ValueError(f"seed must be an int in [0, 2**32), got {self.seed!r}")
+        for name in ("lr", "gain", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not (_is_number(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not (_is_number(self.activity_reg) and self.activity_reg >= 0):
+            raise ValueError(
+                f"activity_reg must be a finite number >= 0, got {self.activity_reg!r}"
+            )
+        if self.recurrent is not None and not isinstance(self.recurrent, bool):
+            raise ValueError(f"recurrent must be true or false, got {self.recurrent!r}")
+        if self.out is not None and not (isinstance(self.out, str) and self.out):
+            raise ValueError(f"out must be a non-empty path string, got {self.out!r}")
+        if self.hidden is not None:
+            sizes = self.hidden
+            if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (list, tuple)):
+                raise ValueError(f"hidden must be a list of layer sizes, got {sizes!r}")
+            if len(sizes) == 0 or not all(_is_int(n) and n >= 1 for n in sizes):
+                raise ValueError(
+                    f"hidden must be a non-empty list of ints >= 1 (e.g. [128, 64]), got {sizes!r}"
+                )
+            object.__setattr__(self, "hidden", tuple(sizes))
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """Names of every config key, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field (``hidden`` as a list)."""
+        d = {name: getattr(self, name) for name in self.keys()}
+        if d["hidden"] is not None:
+            d["hidden"] = list(d["hidden"])
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Build a config from a mapping such as the output of :meth:`to_dict`.
+
+        Raises:
+            ValueError: unknown keys (named, with the valid keys listed), a missing ``task``, or
+                an invalid value.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a config must be a table of keys, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.keys()))
+        if unknown:
+            raise ValueError(
+                f"unknown config key(s) {', '.join(map(repr, unknown))}; "
+                f"valid keys: {', '.join(cls.keys())}"
+            )
+        if "task" not in data:
+            raise ValueError("the config has no 'task'; set task = \"<id>\" (see snnlearn list)")
+        return cls(**dict(data))
+
+    @classmethod
+    def from_toml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+        """Read a config from a TOML file of top-level keys, then apply ``overrides``.
+
+        ``overrides`` (for example the options given on the command line) win over the file;
+        an override whose value is ``None`` is ignored (it means "not given").
+
+        Raises:
+            ValueError: the file is missing or not valid TOML, or the merged config is invalid.
+        """
+        return cls.from_dict(merge(read_toml(path), overrides or {}))
+
+    def merged(self, overrides: Mapping[str, Any]) -> Config:
+        """A copy with ``overrides`` applied (``None`` values are ignored)."""
+        return type(self).from_dict(merge(self.to_dict(), overrides))
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated with every entry of ``overrides`` whose value is not ``None``."""
+    merged = dict(base)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return merged
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The top-level table of the TOML file ``path``.
+
+    Raises:
+        ValueError: the file does not exist or is not valid TOML (the message names the file).
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError as err:
+            raise ValueError(
+                "reading TOML configs needs Python >= 3.11 or the 'tomli' package "
+                "(pip install tomli)"
+            ) from err
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as err:
+        raise ValueError(f"config file {str(path)!r} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from err

@@ -1,0 +1,404 @@
+"""The runner: ``run(cfg)`` trains one network on one task with one rule; ``resume(dir)`` finishes
+an interrupted run with the same result.
+
+The runner is the only place that does I/O. A run folder holds ``config.json`` (the resolved
+config), ``env.json``, ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (+ ``.sha256``,
+rewritten after every epoch) and, at the end, ``summary.json``.
+
+Reproducibility: the seed fixes the initial weights (drawn once, at the start). Epoch ``e``
+shuffles and encodes the training data with its own generator seeded from ``(seed, e)``, and
+evaluation encodes with a fixed generator, so no random state crosses an epoch boundary. A
+checkpoint after epoch ``k`` (weights, Adam state, best weights, history) therefore determines
+epochs ``k+1...`` exactly: on the CPU a resumed run ends with bitwise the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from snnlearn.experiments import registry
+from snnlearn.experiments.checkpoint import (
+    CHECKPOINT_NAME,
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from snnlearn.experiments.config import Config
+from snnlearn.experiments.env import collect_env, peak_memory_mb
+from snnlearn.layers import Network, build_network
+from snnlearn.layers.dense import NeuronParams
+from snnlearn.learning import LearningRule
+from snnlearn.neurons import ALIFParams
+from snnlearn.simulate import unroll
+from snnlearn.tasks.base import Task, TaskData
+
+__all__ = ["Result", "TrainingError", "Evaluation", "run", "resume", "evaluate",
+           "resolve_config", "default_run_dir", "check_device", "read_summary"]
+
+logger = logging.getLogger(__name__)
+
+EVAL_BATCH = 512
+"""Evaluation minibatch size; fixed so that the evaluation encoding never depends on training."""
+_SEED_STRIDE = 1_000_003
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Result:
+    """What a finished run returns.
+
+    Attributes:
+        summary: the contents of ``summary.json``.
+        run_dir: the run folder.
+        network: the network with the best-validation weights (those ``test_accuracy`` measures).
+    """
+
+    summary: dict[str, Any]
+    run_dir: Path
+    network: Network
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example a non-finite loss); the last checkpoint is kept."""
+
+
+class Evaluation(NamedTuple):
+    """Accuracy and activity of a network on one split (per-sample means)."""
+
+    accuracy: float
+    spikes_per_sample: float
+    synops_per_sample: float
+
+
+@dataclass
+class _Progress:
+    """Training state saved in each checkpoint besides the model and optimizer."""
+
+    epoch: int = 0
+    best_model: dict[str, Tensor] = field(default_factory=dict)
+    best_epoch: int = 0
+    best_val_accuracy: float = -1.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def default_run_dir(cfg: Config) -> Path:
+    """``cfg.out``, or ``runs/<task>-<rule>-s<seed>`` (a ``:`` in the task id becomes ``-``)."""
+    if cfg.out is not None:
+        return Path(cfg.out)
+    return Path("runs") / f"{cfg.task.replace(':', '-')}-{cfg.rule}-s{cfg.seed}"
+
+
+def check_device(device: str) -> None:
+    """Raise ``ValueError`` if ``device`` is ``"cuda"`` and torch sees no CUDA device."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device 'cuda' requested but torch sees no CUDA device (torch "
+            f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu"
+        )
+
+
+def resolve_config(cfg: Config, task: Task) -> Config:
+    """``cfg`` with every ``None`` replaced by the task default and ``out`` made explicit."""
+    d = task.defaults
+    return cfg.merged({
+        "epochs": cfg.epochs or d.epochs, "batch_size": cfg.batch_size or d.batch_size,
+        "lr": cfg.lr or d.lr, "hidden": list(cfg.hidden or d.hidden),
+        "recurrent": d.recurrent if cfg.recurrent is None else cfg.recurrent,
+        "gain": cfg.gain or d.gain, "out": str(default_run_dir(cfg)),
+        "neuron": cfg.neuron or ("alif" if isinstance(d.neuron, ALIFParams) else "lif"),
+    })
+
+
+def _neuron_params(neuron_id: str, default: NeuronParams) -> NeuronParams:
+    """The task's hidden neuron as model ``neuron_id`` (sharing its LIF parameters)."""
+    lif = default.lif if isinstance(default, ALIFParams) else default
+    if neuron_id == "alif":
+        return default if isinstance(default, ALIFParams) else ALIFParams(lif=lif)
+    return lif
+
+
+def _generator(seed: int, epoch: int) -> torch.Generator:
+    """Epoch ``epoch``'s generator (1-based); epoch 0 is the evaluation generator."""
+    return torch.Generator().manual_seed(seed * _SEED_STRIDE + epoch)
+
+
+def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
+    assert cfg.hidden is not None and cfg.neuron is not None and cfg.lr is not None  # narrowing
+    net = build_network(
+        task.n_in, cfg.hidden, task.n_out, dt=task.dt,
+        neuron=_neuron_params(cfg.neuron, task.defaults.neuron),
+        readout=task.defaults.readout, recurrent=bool(cfg.recurrent),
+        gain=cfg.gain if cfg.gain is not None else 1.0,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    ).to(cfg.device)
+    return net, registry.make_rule(cfg.rule), torch.optim.Adam(net.parameters(), lr=cfg.lr)
+
+
+def evaluate(net: Network, task: Task, data: TaskData, *, seed: int) -> Evaluation:
+    """Accuracy, hidden spikes and synaptic events per sample of ``net`` on ``data``.
+
+    The encoding uses a generator seeded from ``seed`` alone, so the result is deterministic.
+    Synaptic events count input spikes times the fan-out of the first layer, plus each hidden
+    layer's spikes times the fan-out of the next layer and of its own recurrent synapses.
+    """
+    g = _generator(seed, 0)
+    device = next(net.parameters()).device
+    correct, spikes, synops = 0, 0.0, 0.0
+    layers = list(net.layers)
+    with torch.no_grad():
+        for i in range(0, len(data), EVAL_BATCH):
+            x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
+            rollout = unroll(net, x)
+            correct += int((task.predict(rollout.outputs) == data.labels[i:i + EVAL_BATCH]
+                            .to(device)).sum())
+            synops += float(x.sum()) * layers[0].n_out
+            for k, z in enumerate(rollout.spikes):
+                count = float(z.sum())
+                spikes += count
+                own = layers[k].n_out - 1 if getattr(layers[k], "recurrent", False) else 0
+                synops += count * (layers[k + 1].n_out + own if k + 1 < len(layers) else own)
+    n = max(len(data), 1)
+    return Evaluation(correct / n, spikes / n, synops / n)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    os.replace(tmp, path)
+
+
+def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = False) -> Result:
+    """Train from scratch as ``cfg`` says and write the run folder.
+
+    Args:
+        cfg: the run's config.
+        on_epoch: called with each epoch's metrics record after its checkpoint is written;
+            raising (e.g. ``KeyboardInterrupt``) stops the run, which ``resume`` can continue.
+        progress: show tqdm progress bars (on stderr).
+
+    Returns:
+        The :class:`Result`.
+
+    Raises:
+        ValueError: an unavailable device or an unsupported task.
+        FileExistsError: the run folder already holds a run (resume it or pick another ``out``).
+        TrainingError: the loss became NaN or infinite.
+    """
+    check_device(cfg.device)
+    run_dir = default_run_dir(cfg)
+    for name in (CHECKPOINT_NAME, "summary.json"):
+        if (run_dir / name).exists():
+            raise FileExistsError(
+                f"{str(run_dir)!r} already holds a run ({name}); continue it with "
+                f"`snnlearn resume {run_dir}` or choose another --out"
+            )
+    task = registry.make_task(cfg.task)
+    cfg = resolve_config(cfg, task)
+    net, rule, optimizer = _build(cfg, task)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / "config.json", cfg.to_dict())
+    _write_json(run_dir / "env.json", collect_env(cfg.device))
+    _write_metrics(run_dir / "metrics.jsonl", [])
+    state = _Progress(best_model=_clone(net))
+    return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+
+
+def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
+           progress: bool = False) -> Result:
+    """Continue the run in ``run_dir`` from its last checkpoint to the configured epochs.
+
+    The result (weights, accuracies) is that of the uninterrupted run; ``train_seconds`` adds
+    up the time of every session. Resuming a finished run only recomputes its summary.
+
+    Raises:
+        CheckpointError: a missing or corrupt checkpoint, or a ``config.json`` that no longer
+            matches it.
+        ValueError: the run's device is unavailable.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    try:
+        saved = json.loads(config_path.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(
+            f"cannot read {str(config_path)!r} ({type(err).__name__}); is {str(run_dir)!r} a run "
+            "folder made by `snnlearn train`?"
+        ) from None
+    ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
+    if saved != ckpt["config"]:
+        changed = sorted(k for k in set(saved) | set(ckpt["config"])
+                         if saved.get(k) != ckpt["config"].get(k))
+        raise CheckpointError(
+            f"{str(config_path)!r} differs from the config in its checkpoint (keys: "
+            f"{', '.join(changed)}); a run resumes as it started: restore config.json, or start "
+            "a new run with `snnlearn train`"
+        )
+    cfg = Config.from_dict(ckpt["config"])
+    check_device(cfg.device)
+    task = registry.make_task(cfg.task)
+    net, rule, optimizer = _build(cfg, task)
+    net.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    state = _Progress(
+        epoch=ckpt["epoch"],
+        best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
+        best_epoch=ckpt["best_epoch"], best_val_accuracy=ckpt["best_val_accuracy"],
+        history=list(ckpt["history"]), train_seconds=ckpt["train_seconds"],
+    )
+    _write_metrics(run_dir / "metrics.jsonl", state.history)  # drop lines past the checkpoint
+    return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+
+
+def _clone(net: Network) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+@dataclass
+class _Session:
+    """One training session of a run (a fresh start or a resume): its objects and its loop."""
+
+    cfg: Config
+    task: Task
+    net: Network
+    rule: LearningRule
+    optimizer: torch.optim.Optimizer
+    state: _Progress
+    run_dir: Path
+    progress: bool
+
+    def train(self, on_epoch: EpochCallback | None) -> Result:
+        """Train the remaining epochs, then test and write ``summary.json``."""
+        cfg, state = self.cfg, self.state
+        assert cfg.epochs is not None  # type narrowing: resolve_config fills every None
+        train, val = self.task.split("train"), self.task.split("val")
+        with tqdm(total=cfg.epochs, initial=state.epoch, unit="epoch", disable=not self.progress,
+                  desc=f"{cfg.task}/{cfg.rule}") as bar:
+            for epoch in range(state.epoch + 1, cfg.epochs + 1):
+                start = time.perf_counter()
+                train_loss, train_accuracy = self.train_epoch(train, epoch)
+                val_accuracy = None
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                    val_accuracy = evaluate(self.net, self.task, val, seed=cfg.seed).accuracy
+                    if val_accuracy > state.best_val_accuracy:
+                        state.best_model, state.best_epoch = _clone(self.net), epoch
+                        state.best_val_accuracy = val_accuracy
+                seconds = time.perf_counter() - start
+                record = {"epoch": epoch, "train_loss": train_loss,
+                          "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
+                          "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
+                self.commit(epoch, seconds, record)
+                logger.info("epoch %d/%d: %s", epoch, cfg.epochs, record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{train_loss:.4g}", val_accuracy=val_accuracy)
+                if on_epoch is not None:
+                    on_epoch(dict(record))
+        return self.finish()
+
+    def train_epoch(self, data: TaskData, epoch: int) -> tuple[float, float]:
+        """One pass over the training split shuffled by epoch's generator: (mean loss, accuracy)."""
+        cfg, task, net = self.cfg, self.task, self.net
+        assert cfg.batch_size is not None  # type narrowing: resolve_config fills every None
+        g = _generator(cfg.seed, epoch)
+        order = torch.randperm(len(data), generator=g)
+        device = next(net.parameters()).device
+        total_loss, correct = 0.0, 0
+        batches = range(0, len(data), cfg.batch_size)
+        for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
+                      desc=f"epoch {epoch}"):
+            index = order[i:i + cfg.batch_size]
+            x = task.encode(data.inputs[index], generator=g).to(device)
+            y = data.labels[index].to(device)
+            rollout = self.rule.simulate(net, x)
+            loss = task.loss(rollout.outputs, y)
+            if cfg.activity_reg > 0:
+                from snnlearn.losses import activity_regularizer
+
+                loss = loss + activity_regularizer(rollout.spikes, strength_upper=cfg.activity_reg)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
+                    f"the last good checkpoint (epoch {epoch - 1}) is kept in "
+                    f"{str(self.run_dir)!r}. Lower the learning rate (--lr) or clip gradients "
+                    "(grad_clip) and train again"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.rule.assign_grads(net, rollout, loss)
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            total_loss += value * len(index)
+            correct += int((task.predict(rollout.outputs.detach()) == y).sum())
+        n = max(len(data), 1)
+        return total_loss / n, correct / n
+
+    def commit(self, epoch: int, seconds: float, record: dict[str, Any]) -> None:
+        """Record a finished epoch: the checkpoint first, then its ``metrics.jsonl`` line."""
+        state = self.state
+        state.epoch, state.train_seconds = epoch, state.train_seconds + seconds
+        state.history.append(record)
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, {
+            "format_version": FORMAT_VERSION, "config": self.cfg.to_dict(), "epoch": epoch,
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "best_model": state.best_model, "best_epoch": state.best_epoch,
+            "best_val_accuracy": state.best_val_accuracy, "history": state.history,
+            "train_seconds": state.train_seconds,
+        })
+        with (self.run_dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def finish(self) -> Result:
+        """Test the final and the best-validation weights and write ``summary.json``."""
+        cfg, state, net = self.cfg, self.state, self.net
+        test = self.task.split("test")
+        final = evaluate(net, self.task, test, seed=cfg.seed)
+        net.load_state_dict(state.best_model)
+        best = evaluate(net, self.task, test, seed=cfg.seed)
+        summary = {
+            "task": cfg.task, "rule": cfg.rule, "test_accuracy": best.accuracy,
+            "epochs": cfg.epochs, "seed": cfg.seed, "train_seconds": state.train_seconds,
+            "peak_memory_mb": peak_memory_mb(cfg.device),
+            "spikes_per_sample": best.spikes_per_sample,
+            "synops_per_sample": best.synops_per_sample,
+            "val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
+            "final_test_accuracy": final.accuracy,
+        }
+        _write_json(self.run_dir / "summary.json", summary)
+        return Result(summary=summary, run_dir=self.run_dir, network=net)
+
+
+def read_summary(run_dir: str | Path) -> Mapping[str, Any]:
+    """The ``summary.json`` of a finished run.
+
+    Raises:
+        FileNotFoundError: the run has no summary (it is unfinished: resume it).
+    """
+    path = Path(run_dir) / "summary.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{str(path)!r} does not exist: the run is unfinished or {str(run_dir)!r} is not a run "
+            f"folder; finish it with `snnlearn resume {run_dir}`"
+        )
+    return json.loads(path.read_text())

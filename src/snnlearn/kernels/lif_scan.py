@@ -1,0 +1,147 @@
+"""Fused LIF sequence: the whole time loop of a feed-forward LIF layer in one autograd Function.
+
+Forward (no autograd graph): the equations of :mod:`snnlearn.neurons.lif`, step by step, keeping
+only the pre-reset membrane ``u_t`` (and the refractory mask when ``t_ref > 0``). Backward: the
+exact adjoint of that recursion with the surrogate pseudo-derivative, computed in one reverse loop
+(``x_t`` is the input current, ``c = (1 - a_m) R``, ``theta = v_th``):
+
+.. math::
+
+    \\bar u_t &= \\bar v_t \\, \\partial v_t / \\partial u_t
+               + (\\bar z_t + \\bar v_t \\, \\partial v_t / \\partial z_t)
+                 \\, \\sigma'(u_t - \\theta) \\\\
+    \\bar I_t &= a_s \\bar I_{t+1} + c \\, \\bar u_t, \\qquad \\bar x_t = \\bar I_t, \\qquad
+    \\bar v_{t-1} = a_m \\bar u_t
+
+(while refractory the membrane is held: ``\\bar v_{t-1} = \\bar u_t`` and no current flows in).
+The result equals BPTT through :func:`snnlearn.neurons.lif.lif_step` to rounding; the tests check
+this against the step-by-step reference, including refractoriness, both resets and
+``detach_reset``. Memory: one ``[T, B, N]`` tensor (plus a bool mask with refractoriness).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from snnlearn.neurons._checks import check_dt, decay
+from snnlearn.neurons.lif import LIFParams, LIFState
+
+__all__ = ["lif_sequence"]
+
+
+class _LIFSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        a_m = decay(dt, p.tau_mem)
+        a_s = 0.0 if p.tau_syn is None else decay(dt, p.tau_syn)
+        c = (1.0 - a_m) * p.r
+        jump = p.v_th - p.v_reset
+        T = current.shape[0]
+        u_seq = torch.empty_like(current)
+        z_seq = torch.empty_like(current)
+        active_seq = torch.empty(current.shape, dtype=torch.bool, device=current.device)
+        v, i, ref = v0, i0, ref0
+        for t in range(T):
+            i = a_s * i + current[t] if p.tau_syn is not None else current[t]
+            u = p.v_leak + a_m * (v - p.v_leak) + c * i
+            if p.t_ref > 0:
+                active = ref <= 0.5 * dt
+                u = torch.where(active, u, v)
+                z = ((u > p.v_th) & active).to(u.dtype)
+                ref = torch.where(z > 0, torch.full_like(ref, p.t_ref), (ref - dt).clamp(min=0.0))
+                active_seq[t] = active
+            else:
+                z = (u > p.v_th).to(u.dtype)
+            v = u - z * jump if p.reset == "subtract" else u - z * (u - p.v_reset)
+            u_seq[t] = u
+            z_seq[t] = z
+        if T == 0:
+            i = i0
+        return z_seq, v, i, ref, u_seq, active_seq
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        _, _, _, _, p, dt = inputs
+        z_seq, _, _, _, u_seq, active_seq = output
+        ctx.p, ctx.dt = p, dt
+        ctx.save_for_backward(u_seq, z_seq, active_seq)
+        ctx.mark_non_differentiable(output[3], u_seq, active_seq)
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any
+    ) -> tuple[Tensor | None, ...]:
+        u_seq, z_seq, active_seq = ctx.saved_tensors
+        p: LIFParams = ctx.p
+        dt: float = ctx.dt
+        a_m = decay(dt, p.tau_mem)
+        a_s = 0.0 if p.tau_syn is None else decay(dt, p.tau_syn)
+        c = (1.0 - a_m) * p.r
+        jump = p.v_th - p.v_reset
+        T = u_seq.shape[0]
+        shape = u_seq.shape[1:]
+        zeros = u_seq.new_zeros(shape)
+        gv = g_v if g_v is not None else zeros
+        gi = g_i if g_i is not None else zeros
+        g_x = torch.empty_like(u_seq)
+        for t in range(T - 1, -1, -1):
+            u, z = u_seq[t], z_seq[t]
+            sg = p.surrogate.derivative(u - p.v_th)
+            if p.t_ref > 0:
+                sg = sg * active_seq[t].to(u.dtype)
+            gz = gv.new_zeros(shape) if g_z is None else g_z[t]
+            if p.reset == "subtract":
+                dv_du = 1.0
+                dv_dz = 0.0 if p.detach_reset else -jump
+            else:
+                dv_du = 1.0 - z
+                dv_dz = 0.0 if p.detach_reset else -(u - p.v_reset)
+            gu = gv * dv_du + (gz + gv * dv_dz) * sg
+            if p.t_ref > 0:
+                active = active_seq[t].to(u.dtype)
+                gi = a_s * gi + c * gu * active if p.tau_syn is not None else c * gu * active
+                gv = gu * (a_m * active + (1.0 - active))
+            else:
+                gi = a_s * gi + c * gu if p.tau_syn is not None else c * gu
+                gv = a_m * gu
+            g_x[t] = gi
+        g_i0 = a_s * gi if p.tau_syn is not None else None
+        return g_x, gv, g_i0, None, None, None
+
+
+def lif_sequence(
+    current: Tensor, state: LIFState, p: LIFParams, dt: float
+) -> tuple[Tensor, LIFState]:
+    """Run a feed-forward LIF population over a whole input sequence in one fused operation.
+
+    Equivalent to calling :func:`snnlearn.neurons.lif.lif_step` for every step (same spikes, same
+    surrogate gradients) but without building a per-step autograd graph.
+
+    Args:
+        current: input current ``[T, B, N]`` (dimensionless).
+        state: initial :class:`LIFState` (each ``[B, N]``).
+        p: LIF parameters.
+        dt: time step (s, > 0).
+
+    Shapes:
+        ``current [T, B, N] -> spikes [T, B, N]``.
+
+    Returns:
+        ``(spikes, final_state)``.
+
+    Example:
+        >>> import torch
+        >>> p = LIFParams(tau_mem=10e-3)
+        >>> z, s = lif_sequence(torch.full((5, 1, 1), 30.0), p.initial_state((1, 1)), p, 1e-3)
+        >>> z.flatten().tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    dt = check_dt(dt)
+    z_seq, v, i, ref, _, _ = _LIFSequence.apply(current, state.v, state.i, state.refractory, p, dt)
+    z_last = z_seq[-1] if current.shape[0] > 0 else state.z
+    return z_seq, LIFState(v=v, i=i, refractory=ref, z=z_last)
