@@ -49,8 +49,10 @@ def test_usage_errors_exit_2_with_one_line(
 
 
 def test_unknown_option_lists_valid_options(capsys: pytest.CaptureFixture[str]) -> None:
-    _, _, err = _main(capsys, "train", "--task", "yinyang", "--epoch", "3")
-    assert "--epochs" in err and "--task" in err
+    # `--epoch` must not be taken as an abbreviation of `--epochs`
+    status, _, err = _main(capsys, "train", "--task", "yinyang", "--epoch", "3",
+                           "--out", "/nonexistent/never")
+    assert status == 2 and "--epochs" in _one_line(err) and "--task" in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
@@ -128,7 +130,8 @@ def test_ctrl_c_says_how_to_resume(
     monkeypatch.setattr(cli, "run", interrupted)
     status, _, err = _main(capsys, "train", "--task", toy, "--out", str(tmp_path / "r"))
     assert status == 130
-    assert f"snnlearn resume {tmp_path / 'r'}" in _one_line(err)
+    command = f"snnlearn resume {tmp_path / 'r'}"
+    assert err == f"snnlearn: interrupted; continue the run with `{command}`\n"
 
 
 def test_corrupt_checkpoint_exits_1(

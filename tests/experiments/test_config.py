@@ -45,7 +45,8 @@ def test_dict_round_trip_is_json_safe() -> None:
 
 
 def test_from_dict_unknown_keys_are_named() -> None:
-    with pytest.raises(ValueError, match=r"unknown config key\(s\) 'epoch', 'lr_'.*valid keys: task"):
+    match = r"unknown config key\(s\) 'epoch', 'lr_'.*valid keys: task"
+    with pytest.raises(ValueError, match=match):
         Config.from_dict({"task": "yinyang", "epoch": 3, "lr_": 1.0})
     with pytest.raises(ValueError, match="no 'task'"):
         Config.from_dict({"epochs": 3})

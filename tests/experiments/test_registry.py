@@ -22,7 +22,8 @@ def test_make_rule() -> None:
 
 
 def test_make_task_unknown_lists_choices() -> None:
-    with pytest.raises(ValueError, match=r"unknown task 'foo'; valid tasks: digits, randman, yinyang"):
+    match = r"unknown task 'foo'; valid tasks: digits, randman, yinyang"
+    with pytest.raises(ValueError, match=match):
         registry.make_task("foo")
 
 

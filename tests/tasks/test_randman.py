@@ -227,14 +227,14 @@ def test_bptt_learns_a_reduced_randman_well_above_chance() -> None:
     from snnlearn.layers import build_network
     from snnlearn.simulate import unroll
 
-    task = Randman(n_classes=4, n_units=40, n_steps=50, n_samples_per_class=120, seed=1)
+    task = Randman(n_classes=4, n_units=40, n_steps=40, n_samples_per_class=90, seed=1)
     d = task.defaults
     g = torch.Generator().manual_seed(0)
     net = build_network(task.n_in, (64,), task.n_out, dt=task.dt, neuron=d.neuron,
                         readout=d.readout, gain=d.gain, generator=g)
-    opt = torch.optim.Adam(net.parameters(), lr=d.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     train, test = task.split("train"), task.split("test")
-    for _ in range(15):
+    for _ in range(8):
         perm = torch.randperm(len(train), generator=g)
         for i in range(0, len(train), 32):
             idx = perm[i:i + 32]
@@ -245,4 +245,4 @@ def test_bptt_learns_a_reduced_randman_well_above_chance() -> None:
             opt.step()
     with torch.no_grad():
         acc = accuracy(task, unroll(net, task.encode(test.inputs)).outputs, test.labels)
-    assert acc > 0.7  # chance is 0.25
+    assert acc > 0.6  # chance is 0.25; the full defaults reach > 0.95

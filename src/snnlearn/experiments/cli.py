@@ -20,6 +20,7 @@ from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CheckpointError
 from snnlearn.experiments.config import DEVICES, Config, read_toml
 from snnlearn.experiments.runner import (
+    DeviceUnavailableError,
     Result,
     TrainingError,
     check_device,
@@ -59,11 +60,16 @@ def _hidden(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = _Parser(prog=PROG, description="Learning in spiking neural networks: train, resume "
-                     "and compare learning rules on spiking tasks.")
+    # No abbreviations: `--epoch 3` must be an error, not a silent `--epochs 3`.
+    parser = _Parser(prog=PROG, allow_abbrev=False, description="Learning in spiking neural "
+                     "networks: train, resume and evaluate runs of learning rules on tasks.")
     sub = parser.add_subparsers(dest="command", metavar="{train,resume,evaluate,list}",
                                 parser_class=_Parser)
-    train = sub.add_parser("train", help="train a network; writes a run folder")
+
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, allow_abbrev=False, **kwargs)
+
+    train = add("train", help="train a network; writes a run folder")
     train.add_argument("--task", help="task id (see `snnlearn list`)")
     train.add_argument("--rule", help="learning rule id (default bptt)")
     train.add_argument("--epochs", type=int, help="training epochs (default: the task's)")
@@ -77,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--neuron", help="hidden neuron model: lif or alif")
     train.add_argument("--activity-reg", type=float, help="activity regulariser strength")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    res = sub.add_parser("resume", help="continue an interrupted run to the same result")
+    res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
     res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    ev = sub.add_parser("evaluate", help="print the summary of a finished run")
+    ev = add("evaluate", help="print the summary of a finished run")
     ev.add_argument("dir", type=Path, help="the run folder")
-    sub.add_parser("list", help="list every task, rule and neuron id")
+    add("list", help="list every task, rule and neuron id")
     return parser
 
 
@@ -162,10 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result = resume(run_dir, progress=not args.no_progress)
     except KeyboardInterrupt:
-        return _fail(f"interrupted; continue the run with `{PROG} resume {run_dir}`", 130)
+        print(f"{PROG}: interrupted; continue the run with `{PROG} resume {run_dir}`",
+              file=sys.stderr)
+        return 130
     except (CheckpointError, FileExistsError, TrainingError) as err:
         return _fail(str(err), 1)
-    except ValueError as err:
+    except DeviceUnavailableError as err:
         return _fail(str(err), 2)
     print(_report(result))
     return 0

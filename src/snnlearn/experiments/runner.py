@@ -46,8 +46,10 @@ from snnlearn.neurons import ALIFParams
 from snnlearn.simulate import unroll
 from snnlearn.tasks.base import Task, TaskData
 
-__all__ = ["Result", "TrainingError", "Evaluation", "run", "resume", "evaluate",
-           "resolve_config", "default_run_dir", "check_device", "read_summary"]
+__all__ = [
+    "Result", "TrainingError", "DeviceUnavailableError", "Evaluation", "run", "resume",
+    "evaluate", "resolve_config", "default_run_dir", "check_device", "read_summary",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,10 @@ class Result:
 
 class TrainingError(RuntimeError):
     """Training cannot go on (for example a non-finite loss); the last checkpoint is kept."""
+
+
+class DeviceUnavailableError(ValueError):
+    """The config asks for a device that this machine does not have."""
 
 
 class Evaluation(NamedTuple):
@@ -105,9 +111,9 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 def check_device(device: str) -> None:
-    """Raise ``ValueError`` if ``device`` is ``"cuda"`` and torch sees no CUDA device."""
+    """Raise :class:`DeviceUnavailableError` if ``device`` is ``"cuda"`` and there is no GPU."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise DeviceUnavailableError(
             "device 'cuda' requested but torch sees no CUDA device (torch "
             f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu"
         )
@@ -153,7 +159,9 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
 def evaluate(net: Network, task: Task, data: TaskData, *, seed: int) -> Evaluation:
     """Accuracy, hidden spikes and synaptic events per sample of ``net`` on ``data``.
 
-    The encoding uses a generator seeded from ``seed`` alone, so the result is deterministic.
+    The network is simulated with :func:`~snnlearn.simulate.unroll` (its own dynamics, whatever
+    the learning rule) under ``torch.no_grad``. The encoding uses a generator seeded from
+    ``seed`` alone, so the result is deterministic.
     Synaptic events count input spikes times the fan-out of the first layer, plus each hidden
     layer's spikes times the fan-out of the next layer and of its own recurrent synapses.
     """
@@ -202,7 +210,7 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
         The :class:`Result`.
 
     Raises:
-        ValueError: an unavailable device or an unsupported task.
+        DeviceUnavailableError: ``cfg.device`` is ``"cuda"`` but there is no GPU.
         FileExistsError: the run folder already holds a run (resume it or pick another ``out``).
         TrainingError: the loss became NaN or infinite.
     """
@@ -235,7 +243,7 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     Raises:
         CheckpointError: a missing or corrupt checkpoint, or a ``config.json`` that no longer
             matches it.
-        ValueError: the run's device is unavailable.
+        DeviceUnavailableError: the run's device is not available on this machine.
     """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"

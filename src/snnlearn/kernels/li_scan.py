@@ -64,9 +64,14 @@ class _LISequence(torch.autograd.Function):
         gi = g_i if g_i is not None else g_v.new_zeros(g_v.shape[1:])
         for t in range(T - 1, -1, -1):
             gv = a_m * gv + g_v[t]
-            gi = a_s * gi + c * gv if p.tau_syn is not None else c * gv
-            g_x[t] = gi
-        g_i0 = a_s * gi if p.tau_syn is not None else None
+            g_cur = c * gv
+            if p.tau_syn is not None:
+                g_cur = g_cur + gi  # gi: what flows into I_t from the output and from I_{t+1}
+                gi = a_s * g_cur
+            g_x[t] = g_cur
+        if p.tau_syn is None and g_i is not None and T > 0:
+            g_x[T - 1] += g_i  # without a synapse the final current is the last input
+        g_i0 = gi if p.tau_syn is not None else None
         return g_x, a_m * gv, g_i0, None, None
 
 

@@ -104,13 +104,18 @@ class _LIFSequence(torch.autograd.Function):
             gu = gv * dv_du + (gz + gv * dv_dz) * sg
             if p.t_ref > 0:
                 active = active_seq[t].to(u.dtype)
-                gi = a_s * gi + c * gu * active if p.tau_syn is not None else c * gu * active
+                g_cur = c * gu * active
                 gv = gu * (a_m * active + (1.0 - active))
             else:
-                gi = a_s * gi + c * gu if p.tau_syn is not None else c * gu
+                g_cur = c * gu
                 gv = a_m * gu
-            g_x[t] = gi
-        g_i0 = a_s * gi if p.tau_syn is not None else None
+            if p.tau_syn is not None:
+                g_cur = g_cur + gi  # gi: what flows into I_t from the output and from I_{t+1}
+                gi = a_s * g_cur
+            g_x[t] = g_cur
+        if p.tau_syn is None and g_i is not None and T > 0:
+            g_x[T - 1] += g_i  # without a synapse the final current is the last input
+        g_i0 = gi if p.tau_syn is not None else None
         return g_x, gv, g_i0, None, None, None
 
 
