@@ -27,6 +27,23 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def epoch_lr(lr: float, schedule: str, epoch: int, epochs: int) -> float:
+    """Learning rate of epoch ``epoch`` (1-based) of ``epochs`` under ``schedule``.
+
+    Cosine annealing: ``lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2``.
+
+    Example:
+        >>> epoch_lr(0.1, "cosine", 1, 10), epoch_lr(0.1, "constant", 7, 10)
+        (0.1, 0.1)
+    """
+    if schedule == "constant":
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
+
+
 def _is_number(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
@@ -53,6 +70,8 @@ class Config:
             the loss; 0 disables it.
         grad_clip: clip the global gradient norm to this value (> 0); ``None`` disables it.
         eval_every: evaluate on the validation split every this many epochs (and after the last).
+        lr_schedule: ``"cosine"`` (learning rate annealed to 0 over the run, a pure function of
+            the epoch so that resuming is exact) or ``"constant"``.
 
     Raises:
         ValueError: an unknown id (the message lists the valid ones) or an out-of-range value.
@@ -80,6 +99,7 @@ class Config:
     activity_reg: float = 0.0
     grad_clip: float | None = None
     eval_every: int = 1
+    lr_schedule: str = "cosine"
 
     def __post_init__(self) -> None:
         registry.check_task_id(self.task)
@@ -94,6 +114,11 @@ class Config:
             value = getattr(self, name)
             if value is not None and not (_is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"unknown lr_schedule {self.lr_schedule!r}; valid schedules: "
+                f"{', '.join(LR_SCHEDULES)}"
+            )
         if not (_is_int(self.eval_every) and self.eval_every >= 1):
             raise ValueError(f"eval_every must be an int >= 1, got {self.eval_every!r}")
         if not (_is_int(self.seed) and 0 <= self.seed < 2**32):

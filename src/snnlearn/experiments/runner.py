@@ -37,7 +37,7 @@ from snnlearn.experiments.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from snnlearn.experiments.config import Config
+from snnlearn.experiments.config import Config, epoch_lr
 from snnlearn.experiments.env import collect_env, peak_memory_mb
 from snnlearn.layers import Network, build_network
 from snnlearn.layers.dense import NeuronParams
@@ -328,6 +328,9 @@ class _Session:
         """One pass over the training split shuffled by epoch's generator: (mean loss, accuracy)."""
         cfg, task, net = self.cfg, self.task, self.net
         assert cfg.batch_size is not None  # type narrowing: resolve_config fills every None
+        assert cfg.lr is not None and cfg.epochs is not None
+        for group in self.optimizer.param_groups:
+            group["lr"] = epoch_lr(cfg.lr, cfg.lr_schedule, epoch, cfg.epochs)
         g = _generator(cfg.seed, epoch)
         order = torch.randperm(len(data), generator=g)
         device = next(net.parameters()).device
