@@ -156,11 +156,13 @@ def test_build_network_structure():
 
 def test_build_network_weight_scale_compensates_the_membrane_gain():
     dt, gain = 1e-3, 0.7
-    neuron, readout = LIFParams(tau_mem=10e-3, r=2.0), LIParams(tau_mem=40e-3)
+    neuron, readout = LIFParams(tau_mem=10e-3, r=2.0), LIParams(tau_mem=40e-3, tau_syn=5e-3)
     net = build_network(300, [200], 100, dt=dt, neuron=neuron, readout=readout, gain=gain,
                         generator=gen(), dtype=F64)
-    for layer, tau, r in ((net.layers[0], 10e-3, 2.0), (net.layers[1], 40e-3, 1.0)):
-        std = gain / ((1 - math.exp(-dt / tau)) * r) / math.sqrt(layer.n_in)
+    cases = ((net.layers[0], 10e-3, 1.0, 2.0),
+             (net.layers[1], 40e-3, 1 - math.exp(-dt / 5e-3), 1.0))
+    for layer, tau, synapse, r in cases:
+        std = gain * synapse / ((1 - math.exp(-dt / tau)) * r) / math.sqrt(layer.n_in)
         assert layer.weight.detach().std().item() == pytest.approx(std, rel=0.03)
 
 

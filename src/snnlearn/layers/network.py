@@ -132,9 +132,11 @@ def build_network(
 ) -> Network:
     """Build ``n_in -> hidden[0] -> ... -> n_out`` with spiking hidden layers.
 
-    Initial weights are scaled by ``gain / ((1 - exp(-dt/tau_mem)) R)`` so that a unit-variance
-    input current moves the membrane by about ``gain`` per step whatever ``tau_mem`` and ``dt``
-    are (the LIF update multiplies the input by ``(1 - a_m) R``).
+    Initial weights have standard deviation ``gain * s / ((1 - a_m) R) / sqrt(n_in)`` with
+    ``a_m = exp(-dt/tau_mem)`` and ``s = 1 - exp(-dt/tau_syn)`` (``s = 1`` without a synapse):
+    the factor undoes the per-step membrane gain ``(1 - a_m) R`` and the synaptic integration
+    ``1 / s``, so that ``gain`` sets the depolarisation an input spike delivers whatever ``dt``,
+    ``tau_mem`` and ``tau_syn`` are.
 
     Args:
         n_in: input channels.
@@ -161,18 +163,19 @@ def build_network(
     lif = getattr(neuron, "lif", neuron)
     factory = {"generator": generator, "device": device, "dtype": dtype}
 
-    def scale(tau_mem: float, r: float) -> float:
-        return gain / ((1.0 - math.exp(-dt / tau_mem)) * (abs(r) or 1.0))
+    def scale(tau_mem: float, tau_syn: float | None, r: float) -> float:
+        synapse = 1.0 if tau_syn is None else 1.0 - math.exp(-dt / tau_syn)
+        return gain * synapse / ((1.0 - math.exp(-dt / tau_mem)) * (abs(r) or 1.0))
 
     layers: list[Layer] = []
     sizes = [n_in, *hidden]
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers.append(SpikingDense(a, b, neuron, recurrent=recurrent,
-                                   weight_scale=scale(lif.tau_mem, lif.r), **factory))
+                                   weight_scale=scale(lif.tau_mem, lif.tau_syn, lif.r), **factory))
     if spiking_output:
         layers.append(SpikingDense(sizes[-1], n_out, neuron,
-                                   weight_scale=scale(lif.tau_mem, lif.r), **factory))
+                                   weight_scale=scale(lif.tau_mem, lif.tau_syn, lif.r), **factory))
     else:
         layers.append(Readout(sizes[-1], n_out, readout,
-                              weight_scale=scale(readout.tau_mem, readout.r), **factory))
+                              weight_scale=scale(readout.tau_mem, readout.tau_syn, readout.r), **factory))
     return Network(layers, dt=dt)

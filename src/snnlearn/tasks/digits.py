@@ -99,8 +99,8 @@ class Digits(Task):
         self.max_rate = float(max_rate)
         self.seed = int(seed)
         self.defaults = TaskDefaults(
-            hidden=(128,), neuron=LIFParams(tau_mem=20e-3, tau_syn=5e-3),
-            readout=LIParams(tau_mem=20e-3, tau_syn=5e-3), gain=0.3, epochs=20,
+            hidden=(256,), neuron=LIFParams(tau_mem=20e-3, tau_syn=5e-3),
+            readout=LIParams(tau_mem=20e-3, tau_syn=5e-3), gain=1.65, epochs=40,
             batch_size=32, lr=5e-3,
         )
         self._data = _load_splits(self.seed)

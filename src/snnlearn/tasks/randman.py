@@ -200,7 +200,7 @@ class Randman(Task):
         self.t_span = (n_active - 1) * self.dt
         self.defaults = TaskDefaults(
             hidden=(128,), neuron=LIFParams(tau_mem=20e-3, tau_syn=10e-3),
-            readout=LIParams(tau_mem=20e-3, tau_syn=10e-3), gain=0.5, epochs=10,
+            readout=LIParams(tau_mem=20e-3, tau_syn=10e-3), gain=5.25, epochs=10,
             batch_size=64, lr=5e-3,
         )
         self._data = self._generate()

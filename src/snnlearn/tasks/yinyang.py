@@ -103,14 +103,14 @@ class YinYang(Task):
         >>> task = YinYang(n_train=30, n_val=6, n_test=6)
         >>> x = task.encode(task.split("train").inputs[:4])
         >>> tuple(x.shape), float(x.sum())
-        ((60, 4, 5), 20.0)
+        ((120, 4, 5), 20.0)
     """
 
     name = "yinyang"
 
     def __init__(
         self, *, n_train: int = 5000, n_val: int = 1000, n_test: int = 1000, seed: int = 0,
-        dt: float = 1e-3, t_early: float = 2e-3, t_late: float = 42e-3, t_bias: float = 0.0,
+        dt: float = 0.5e-3, t_early: float = 2e-3, t_late: float = 42e-3, t_bias: float = 0.0,
         t_end: float = 60e-3,
     ) -> None:
         for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
@@ -127,8 +127,8 @@ class YinYang(Task):
         self.t_early, self.t_late, self.t_bias = t_early, t_late, t_bias
         self.defaults = TaskDefaults(
             hidden=(120,), neuron=LIFParams(tau_mem=20e-3, tau_syn=5e-3),
-            readout=LIParams(tau_mem=20e-3, tau_syn=5e-3), gain=1.0, epochs=30,
-            batch_size=32, lr=2e-3,
+            readout=LIParams(tau_mem=20e-3, tau_syn=5e-3), gain=5.25, epochs=40,
+            batch_size=32, lr=0.03,
         )
         sizes = {"train": (n_train, 42), "val": (n_val, 41), "test": (n_test, 40)}
         self._data: dict[str, TaskData] = {}
