@@ -176,6 +176,6 @@ def build_network(
         layers.append(SpikingDense(sizes[-1], n_out, neuron,
                                    weight_scale=scale(lif.tau_mem, lif.tau_syn, lif.r), **factory))
     else:
-        layers.append(Readout(sizes[-1], n_out, readout,
-                              weight_scale=scale(readout.tau_mem, readout.tau_syn, readout.r), **factory))
+        readout_scale = scale(readout.tau_mem, readout.tau_syn, readout.r)
+        layers.append(Readout(sizes[-1], n_out, readout, weight_scale=readout_scale, **factory))
     return Network(layers, dt=dt)
