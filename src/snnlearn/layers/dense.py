@@ -20,6 +20,25 @@ NeuronParams = LIFParams | ALIFParams
 NeuronState = LIFState | ALIFState
 
 
+def check_layer_args(owner: str, n_in: object, n_out: object, weight_scale: float) -> None:
+    """Raise ``ValueError`` unless the sizes are positive ints and ``weight_scale`` is > 0."""
+    for name, value in (("n_in", n_in), ("n_out", n_out)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{owner}.{name} must be a positive int, got {value!r}")
+    if not (math.isfinite(weight_scale) and weight_scale > 0):
+        raise ValueError(f"{owner}.weight_scale must be > 0, got {weight_scale!r}")
+
+
+def init_feedforward_(
+    weight: Tensor, bias: Tensor | None, scale: float, generator: torch.Generator | None
+) -> None:
+    """Draw ``weight`` (see :func:`init_uniform_`) and zero ``bias``, in place."""
+    init_uniform_(weight, scale, generator)
+    if bias is not None:
+        with torch.no_grad():
+            bias.zero_()
+
+
 def init_uniform_(weight: Tensor, scale: float, generator: torch.Generator | None) -> None:
     """Fill ``weight`` [n_out, n_in] uniformly with std ``scale / sqrt(n_in)``, in place."""
     bound = scale * math.sqrt(3.0 / weight.shape[1])
@@ -60,16 +79,12 @@ class SpikingDense(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"SpikingDense.{name} must be a positive int, got {value!r}")
+        check_layer_args("SpikingDense", n_in, n_out, weight_scale)
         neuron = LIFParams() if neuron is None else neuron
         if not isinstance(neuron, (LIFParams, ALIFParams)):
             raise ValueError(
                 f"SpikingDense.neuron must be LIFParams or ALIFParams, got {type(neuron).__name__}"
             )
-        if not (math.isfinite(weight_scale) and weight_scale > 0):
-            raise ValueError(f"SpikingDense.weight_scale must be > 0, got {weight_scale!r}")
         factory = {"device": device, "dtype": dtype}
         self.n_in, self.n_out, self.neuron = n_in, n_out, neuron
         self.recurrent, self.weight_scale = recurrent, weight_scale
@@ -82,10 +97,7 @@ class SpikingDense(nn.Module):
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
         """Draw fresh initial weights (zero bias, zero recurrent diagonal)."""
-        init_uniform_(self.weight, self.weight_scale, generator)
-        if self.bias is not None:
-            with torch.no_grad():
-                self.bias.zero_()
+        init_feedforward_(self.weight, self.bias, self.weight_scale, generator)
         if self.recurrent_weight is not None:
             init_uniform_(self.recurrent_weight, self.weight_scale, generator)
             with torch.no_grad():

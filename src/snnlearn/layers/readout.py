@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlearn.layers.dense import init_uniform_
+from snnlearn.layers.dense import check_layer_args, init_feedforward_
 from snnlearn.neurons import LIParams, LIState
 
 __all__ = ["Readout"]
@@ -41,14 +39,10 @@ class Readout(nn.Module):
         device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Readout.{name} must be a positive int, got {value!r}")
+        check_layer_args("Readout", n_in, n_out, weight_scale)
         neuron = LIParams() if neuron is None else neuron
         if not isinstance(neuron, LIParams):
             raise ValueError(f"Readout.neuron must be LIParams, got {type(neuron).__name__}")
-        if not (math.isfinite(weight_scale) and weight_scale > 0):
-            raise ValueError(f"Readout.weight_scale must be > 0, got {weight_scale!r}")
         factory = {"device": device, "dtype": dtype}
         self.n_in, self.n_out, self.neuron, self.weight_scale = n_in, n_out, neuron, weight_scale
         self.recurrent = False
@@ -58,10 +52,7 @@ class Readout(nn.Module):
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
         """Draw fresh initial weights (zero bias)."""
-        init_uniform_(self.weight, self.weight_scale, generator)
-        if self.bias is not None:
-            with torch.no_grad():
-                self.bias.zero_()
+        init_feedforward_(self.weight, self.bias, self.weight_scale, generator)
 
     def project(self, x: Tensor) -> Tensor:
         """Input current ``W x + b`` for one step or a whole sequence."""
