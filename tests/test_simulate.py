@@ -195,3 +195,22 @@ def test_gradcheck_of_a_readout_only_network():
                            dtype=F64)], dt=1e-3)
     x = torch.randn(10, 2, 3, generator=gen(1), dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: unroll(net, t).outputs, (x,))
+
+
+def test_projection_hook_replaces_the_feedforward_current():
+    from snnlearn.layers import build_network
+
+    net = build_network(3, [6], 2, dt=1e-3, generator=torch.Generator().manual_seed(0))
+    x = (torch.rand(12, 4, 3, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    calls = []
+
+    def same(k, layer, seq):
+        calls.append(k)
+        return layer.project(seq)
+
+    default = unroll(net, x)
+    hooked = unroll(net, x, projection=same)
+    assert calls == [0, 1]
+    assert torch.equal(default.outputs, hooked.outputs)
+    doubled = unroll(net, x, projection=lambda k, layer, seq: 2 * layer.project(seq))
+    assert not torch.equal(default.outputs, doubled.outputs)

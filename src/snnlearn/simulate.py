@@ -10,7 +10,7 @@ round differently from the per-step one, by about one unit in the last place).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -24,7 +24,7 @@ from snnlearn.layers.network import Network
 from snnlearn.layers.readout import Readout
 from snnlearn.neurons.lif import LIFParams
 
-__all__ = ["Rollout", "unroll", "check_input_sequence"]
+__all__ = ["Rollout", "Projection", "unroll", "check_input_sequence"]
 
 
 class Rollout(NamedTuple):
@@ -81,9 +81,13 @@ def check_input_sequence(x: object, n_in: int, dtype: torch.dtype, *, name: str 
     return x
 
 
+Projection = Callable[[int, Any, Tensor], Tensor]
+"""``projection(k, layer, x_seq) -> current_seq``: how layer ``k`` turns its input into current."""
+
+
 def unroll(
     net: Network, x: Tensor, state: tuple[Any, ...] | None = None, *,
-    record_membrane: bool = False, check: bool = True,
+    record_membrane: bool = False, check: bool = True, projection: Projection | None = None,
 ) -> Rollout:
     """Simulate ``net`` on the input sequence ``x``.
 
@@ -93,6 +97,9 @@ def unroll(
         state: initial state (default: ``net.initial_state(B)``).
         record_membrane: also return every layer's membrane trace.
         check: validate ``x`` (shape, dtype, finiteness) before simulating.
+        projection: computes each layer's feed-forward input current from its input sequence
+            (default ``layer.project``, i.e. ``W x + b``); learning rules that change how errors
+            flow backwards through the synapses (feedback alignment) substitute their own.
 
     Shapes:
         ``x [T, B, n_in] -> outputs [T, B, n_out]``.
@@ -119,8 +126,8 @@ def unroll(
     else:
         _check_state(net, state, x.shape[1])
     seq, spikes, membranes, final = x, [], [], []
-    for layer, s in zip(net.layers, state, strict=True):
-        current = layer.project(seq)
+    for k, (layer, s) in enumerate(zip(net.layers, state, strict=True)):
+        current = layer.project(seq) if projection is None else projection(k, layer, seq)
         if isinstance(layer, Readout):
             seq, s = li_sequence(current, s, layer.neuron, net.dt)
             final.append(s)

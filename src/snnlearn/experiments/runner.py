@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 EVAL_BATCH = 512
 """Evaluation minibatch size; fixed so that the evaluation encoding never depends on training."""
 _SEED_STRIDE = 1_000_003
+_RULE_SEED = 999_983  # generator stream of LearningRule.prepare; no epoch number reaches it
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -153,7 +154,9 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
         gain=cfg.gain if cfg.gain is not None else 1.0,
         generator=torch.Generator().manual_seed(cfg.seed),
     ).to(cfg.device)
-    return net, registry.make_rule(cfg.rule), torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    rule = registry.make_rule(cfg.rule)
+    rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
+    return net, rule, torch.optim.Adam(net.parameters(), lr=cfg.lr)
 
 
 def evaluate(net: Network, task: Task, data: TaskData, *, seed: int) -> Evaluation:

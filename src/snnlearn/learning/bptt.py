@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from snnlearn.layers import Network
@@ -39,6 +40,9 @@ class BPTT(LearningRule):
     """
 
     name = "bptt"
+
+    def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
+        """Nothing to set up: BPTT has no state of its own."""
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
         return unroll(net, x)
