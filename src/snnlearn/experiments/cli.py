@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CheckpointError
+from snnlearn.experiments.compare import compare
 from snnlearn.experiments.config import DEVICES, Config, read_toml
 from snnlearn.experiments.runner import (
     DeviceUnavailableError,
@@ -58,12 +59,22 @@ def _hidden(text: str) -> list[int]:
     return sizes
 
 
+COMMANDS = ("train", "resume", "compare", "evaluate", "list")
+
+
+def _rules(text: str) -> list[str]:
+    rules = [part.strip() for part in text.split(",") if part.strip()]
+    if not rules:
+        raise argparse.ArgumentTypeError(f"invalid rule list {text!r}; expected e.g. bptt,eprop")
+    return rules
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     # No abbreviations: `--epoch 3` must be an error, not a silent `--epochs 3`.
     parser = _Parser(prog=PROG, allow_abbrev=False, description="Learning in spiking neural "
                      "networks: train, resume and evaluate runs of learning rules on tasks.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,resume,evaluate,list}",
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}",
                                 parser_class=_Parser)
 
     def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -86,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
     res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    cmp = add("compare", help="train several rules on one task; writes comparison.json, "
+              ".md and report.html")
+    cmp.add_argument("--task", required=True, help="task id (see `snnlearn list`)")
+    cmp.add_argument("--rules", required=True, type=_rules,
+                     help="comma-separated rule ids, e.g. bptt,eprop")
+    cmp.add_argument("--epochs", type=int, help="training epochs per rule (default: the task's)")
+    cmp.add_argument("--seed", type=int, default=0, help="the seed of every run (default 0)")
+    cmp.add_argument("--device", default="cpu", help=f"one of {', '.join(DEVICES)} (default cpu)")
+    cmp.add_argument("--out", type=Path, help="comparison folder (default runs/compare-<task>)")
     ev = add("evaluate", help="print the summary of a finished run")
     ev.add_argument("dir", type=Path, help="the run folder")
     add("list", help="list every task, rule and neuron id")
@@ -140,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"unrecognized argument(s) {' '.join(extra)}; valid options for "
                              f"{sub.prog}: {', '.join(options)}")
         if args.command is None:
-            raise UsageError("no command given; valid commands: train, resume, evaluate, list "
+            raise UsageError(f"no command given; valid commands: {', '.join(COMMANDS)} "
                              f"(see {PROG} --help)")
     except UsageError as err:
         return _fail(str(err), 2)
@@ -148,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         print(_list())
         return 0
+    if args.command == "compare":
+        return _compare(args)
     if args.command == "evaluate":
         try:
             print(json.dumps(dict(read_summary(args.dir)), indent=2))
@@ -177,6 +199,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err), 2)
     print(_report(result))
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    try:
+        if args.epochs is not None and args.epochs < 1:
+            raise ValueError(f"epochs must be an int >= 1, got {args.epochs}")
+        if args.device not in DEVICES:
+            raise ValueError(f"unknown device {args.device!r}; valid devices: "
+                             f"{', '.join(DEVICES)}")
+        check_device(args.device)
+        registry.check_task_id(args.task)
+        for rule in args.rules:
+            registry.check_rule_id(rule)
+    except ValueError as err:
+        return _fail(str(err), 2)
+    out = args.out or Path("runs") / f"compare-{args.task.replace(':', '-')}"
+
+    def report(record: dict[str, Any]) -> None:
+        if record.get("error"):
+            print(f"{record['rule']}: failed: {record['error']}", file=sys.stderr)
+        else:
+            print(f"{record['rule']}: test accuracy {100 * record['test_accuracy']:.1f}% "
+                  f"({record['train_seconds']:.1f} s)")
+
+    try:
+        records = compare(args.task, args.rules, out=out, epochs=args.epochs, seed=args.seed,
+                          device=args.device, on_rule=report)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+    except ValueError as err:
+        return _fail(str(err), 2)
+    print(f"comparison of {len(records)} rules -> {out}/comparison.md, report.html")
+    return 1 if any(r.get("error") for r in records) else 0
 
 
 def _fail(message: str, status: int) -> int:

@@ -1,0 +1,112 @@
+"""``snnlearn compare``: train several learning rules on the same task, network and seed.
+
+Each rule is trained in its own run folder ``OUT/<rule>`` (a finished run is reused, an
+interrupted one resumed), by default in a fresh Python process so that peak memory is measured
+per rule. The results are gathered into ``comparison.json``, ``comparison.md`` and a
+self-contained ``report.html`` (tables and inline SVG charts: validation accuracy and training
+loss per epoch, accuracy against spikes per sample).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from snnlearn.experiments import registry
+from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
+from snnlearn.plot.report import comparison_html, comparison_markdown
+
+__all__ = ["TrainFn", "compare", "train_in_subprocess", "load_run"]
+
+TrainFn = Callable[[str, str, Path, "int | None", int, str], None]
+"""``train(task, rule, run_dir, epochs, seed, device)``: produce a finished run in ``run_dir``."""
+
+
+def train_in_subprocess(
+    task: str, rule: str, run_dir: Path, epochs: int | None, seed: int, device: str
+) -> None:
+    """Train (or resume) one rule with ``python -m snnlearn`` in a fresh process.
+
+    Raises:
+        RuntimeError: the run failed; the message is the process's last error line.
+    """
+    if (run_dir / CHECKPOINT_NAME).exists():
+        cmd = ["resume", str(run_dir), "--no-progress"]
+    else:
+        cmd = ["train", "--task", task, "--rule", rule, "--seed", str(seed), "--device", device,
+               "--out", str(run_dir), "--no-progress"]
+        if epochs is not None:
+            cmd += ["--epochs", str(epochs)]
+    proc = subprocess.run([sys.executable, "-m", "snnlearn", *cmd], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit status {proc.returncode}")
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """A finished run's ``summary.json`` plus its learning curve from ``metrics.jsonl``."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+             if line.strip()]
+    return {**summary, "run_dir": str(run_dir), "curve": curve}
+
+
+def compare(
+    task: str, rules: Sequence[str], *, out: str | Path, epochs: int | None = None,
+    seed: int = 0, device: str = "cpu", train: TrainFn = train_in_subprocess,
+    on_rule: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train every rule of ``rules`` on ``task`` and write the comparison files into ``out``.
+
+    Args:
+        task: task id.
+        rules: rule ids (each at most once).
+        out: folder of the comparison; each rule's run goes to ``out/<rule>``.
+        epochs: epochs per run (``None``: the task default).
+        seed: the seed of every run (same initial weights and data order for all rules).
+        device: ``"cpu"`` or ``"cuda"``.
+        train: how one run is produced (default: a fresh ``python -m snnlearn`` process).
+        on_rule: called with each rule's record as soon as it is known.
+
+    Returns:
+        One record per rule: the run's summary and curve, or ``{"rule", "error"}`` if it failed.
+
+    Raises:
+        ValueError: an unknown task or rule id, or a rule listed twice.
+    """
+    registry.check_task_id(task)
+    if not rules:
+        raise ValueError(f"no rules given; valid rules: {', '.join(sorted(registry.RULES))}")
+    for rule in rules:
+        registry.check_rule_id(rule)
+    if len(set(rules)) != len(rules):
+        raise ValueError(f"each rule may be listed once, got {', '.join(rules)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    for rule in rules:
+        run_dir = out / rule
+        try:
+            if not (run_dir / "summary.json").exists():
+                train(task, rule, run_dir, epochs, seed, device)
+            record = {"rule": rule, **load_run(run_dir)}
+        except (RuntimeError, OSError, ValueError) as err:
+            record = {"rule": rule, "error": " ".join(str(err).split())}
+        records.append(record)
+        if on_rule is not None:
+            on_rule(record)
+        _write(out, task, seed, epochs, records)
+    return records
+
+
+def _write(out: Path, task: str, seed: int, epochs: int | None,
+           records: list[dict[str, Any]]) -> None:
+    payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
+    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.md").write_text(comparison_markdown(task, records) + "\n")
+    (out / "report.html").write_text(comparison_html(task, records))
