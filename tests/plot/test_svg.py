@@ -18,6 +18,11 @@ def test_ticks_cover_the_range_with_equal_steps(lo, hi):
     assert len(steps) == 1 and 2 <= len(ticks) <= 12
 
 
+def test_a_single_value_is_centred_in_a_small_range():
+    ticks = nice_ticks(0.959, 0.959)
+    assert ticks[0] < 0.959 < ticks[-1] and ticks[-1] - ticks[0] < 0.2
+
+
 def test_ticks_reject_non_finite():
     with pytest.raises(ValueError, match="finite"):
         nice_ticks(0.0, float("nan"))

@@ -31,8 +31,9 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"tick range must be finite, got [{lo}, {hi}]")
-    if hi <= lo:
-        hi = lo + 1.0
+    if hi <= lo:  # a single value: centre it in a small range
+        pad = 0.05 * abs(lo) or 1.0
+        lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / max(n, 1)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
