@@ -49,8 +49,44 @@ TASKS: Mapping[str, TaskFactory] = MappingProxyType({
 })
 """Task id -> factory building the task with its default settings."""
 
+
+def _superspike() -> LearningRule:
+    from snnlearn.learning.superspike import SuperSpike
+
+    return SuperSpike()
+
+
+def _decolle() -> LearningRule:
+    from snnlearn.learning.decolle import DECOLLE
+
+    return DECOLLE()
+
+
+def _eprop() -> LearningRule:
+    from snnlearn.learning.eprop import EProp
+
+    return EProp()
+
+
+def _fa() -> LearningRule:
+    from snnlearn.learning.fa import FeedbackAlignment
+
+    return FeedbackAlignment()
+
+
+def _dfa() -> LearningRule:
+    from snnlearn.learning.dfa import DirectFeedbackAlignment
+
+    return DirectFeedbackAlignment()
+
+
 RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "bptt": BPTT,
+    "fa": _fa,
+    "dfa": _dfa,
+    "eprop": _eprop,
+    "superspike": _superspike,
+    "decolle": _decolle,
 })
 """Learning-rule id -> rule class (constructed with no arguments)."""
 
