@@ -37,7 +37,7 @@ def _one_line(err: str) -> str:
     (["train", "--task", "tonic:NMNIST"], "not supported"),
     (["train"], "no task given; use --task"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ([], "no command given; valid commands: train, resume, evaluate, list"),
+    ([], "no command given; valid commands: train, resume, compare, evaluate, list"),
     (["resume"], "the following arguments are required: dir"),
 ])
 def test_usage_errors_exit_2_with_one_line(
@@ -64,7 +64,8 @@ def test_cuda_without_a_device_exits_2(capsys: pytest.CaptureFixture[str]) -> No
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _main(capsys, "list")
     assert status == 0
-    assert out.splitlines() == ["tasks:", "digits", "randman", "yinyang", "rules:", "bptt",
+    rules = ["bptt", "decolle", "dfa", "eprop", "eventprop", "fa", "superspike"]
+    assert out.splitlines() == ["tasks:", "digits", "randman", "yinyang", "rules:", *rules,
                                 "neurons:", "alif", "li", "lif"]
 
 

@@ -3,21 +3,30 @@ from __future__ import annotations
 import pytest
 
 from snnlearn.experiments import registry
-from snnlearn.learning import BPTT
+from snnlearn.learning import BPTT, LearningRule
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
+
+
+RULE_IDS = ("bptt", "decolle", "dfa", "eprop", "eventprop", "fa", "superspike")
 
 
 def test_registries_are_explicit_and_read_only() -> None:
     assert set(registry.TASKS) == {"yinyang", "randman", "digits"}
-    assert dict(registry.RULES) == {"bptt": BPTT}
+    assert set(registry.RULES) == set(RULE_IDS)
     assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams}
     with pytest.raises(TypeError):
         registry.TASKS["new"] = lambda: None  # type: ignore[index]
 
 
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_every_rule_builds_with_its_id(rule_id: str) -> None:
+    rule = registry.make_rule(rule_id)
+    assert isinstance(rule, LearningRule) and rule.name == rule_id
+
+
 def test_make_rule() -> None:
     assert isinstance(registry.make_rule("bptt"), BPTT)
-    with pytest.raises(ValueError, match=r"unknown rule 'sgd'; valid rules: bptt"):
+    with pytest.raises(ValueError, match=r"unknown rule 'sgd'; valid rules: bptt, "):
         registry.make_rule("sgd")
 
 

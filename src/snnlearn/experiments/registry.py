@@ -80,8 +80,15 @@ def _dfa() -> LearningRule:
     return DirectFeedbackAlignment()
 
 
+def _eventprop() -> LearningRule:
+    from snnlearn.learning.eventprop import EventProp
+
+    return EventProp()
+
+
 RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "bptt": BPTT,
+    "eventprop": _eventprop,
     "fa": _fa,
     "dfa": _dfa,
     "eprop": _eprop,
