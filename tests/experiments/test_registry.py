@@ -6,7 +6,6 @@ from snnlearn.experiments import registry
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 
-
 RULE_IDS = ("bptt", "decolle", "dfa", "eprop", "eventprop", "fa", "superspike")
 
 

@@ -62,7 +62,8 @@ def comparison_html(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     ]
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap}.charts svg{margin:8px}")
+             "td:first-child,th:first-child{text-align:left}"
+             ".charts{display:flex;flex-wrap:wrap}.charts svg{margin:8px}")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snnlearn comparison: "
         f"{escape(task)}</title><style>{style}</style></head><body>"
