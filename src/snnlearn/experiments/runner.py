@@ -43,7 +43,7 @@ from snnlearn.layers import Network, build_network
 from snnlearn.layers.dense import NeuronParams
 from snnlearn.learning import LearningRule
 from snnlearn.neurons import ALIFParams
-from snnlearn.simulate import unroll
+from snnlearn.simulate import Rollout, unroll
 from snnlearn.tasks.base import Task, TaskData
 
 __all__ = [
@@ -159,11 +159,16 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
     return net, rule, torch.optim.Adam(net.parameters(), lr=cfg.lr)
 
 
-def evaluate(net: Network, task: Task, data: TaskData, *, seed: int) -> Evaluation:
+def evaluate(
+    net: Network, task: Task, data: TaskData, *, seed: int,
+    simulate: Callable[[Network, Tensor], Rollout] = unroll,
+) -> Evaluation:
     """Accuracy, hidden spikes and synaptic events per sample of ``net`` on ``data``.
 
-    The network is simulated with :func:`~snnlearn.simulate.unroll` (its own dynamics, whatever
-    the learning rule) under ``torch.no_grad``. The encoding uses a generator seeded from
+    The network is simulated with ``simulate`` (default :func:`~snnlearn.simulate.unroll`; the
+    runner passes the rule's own ``simulate`` so that a rule with its own model of the dynamics,
+    such as EventProp's exact event times, is evaluated with the model it trained) under
+    ``torch.no_grad``. The encoding uses a generator seeded from
     ``seed`` alone, so the result is deterministic.
     Synaptic events count input spikes times the fan-out of the first layer, plus each hidden
     layer's spikes times the fan-out of the next layer and of its own recurrent synapses.
@@ -175,7 +180,7 @@ def evaluate(net: Network, task: Task, data: TaskData, *, seed: int) -> Evaluati
     with torch.no_grad():
         for i in range(0, len(data), EVAL_BATCH):
             x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
-            rollout = unroll(net, x)
+            rollout = simulate(net, x)
             correct += int((task.predict(rollout.outputs) == data.labels[i:i + EVAL_BATCH]
                             .to(device)).sum())
             synops += float(x.sum()) * layers[0].n_out
@@ -311,7 +316,8 @@ class _Session:
                 train_loss, train_accuracy = self.train_epoch(train, epoch)
                 val_accuracy = None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                    val_accuracy = evaluate(self.net, self.task, val, seed=cfg.seed).accuracy
+                    val_accuracy = evaluate(self.net, self.task, val, seed=cfg.seed,
+                                            simulate=self.rule.simulate).accuracy
                     if val_accuracy > state.best_val_accuracy:
                         state.best_model, state.best_epoch = _clone(self.net), epoch
                         state.best_val_accuracy = val_accuracy
@@ -387,9 +393,9 @@ class _Session:
         """Test the final and the best-validation weights and write ``summary.json``."""
         cfg, state, net = self.cfg, self.state, self.net
         test = self.task.split("test")
-        final = evaluate(net, self.task, test, seed=cfg.seed)
+        final = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate)
         net.load_state_dict(state.best_model)
-        best = evaluate(net, self.task, test, seed=cfg.seed)
+        best = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate)
         summary = {
             "task": cfg.task, "rule": cfg.rule, "test_accuracy": best.accuracy,
             "epochs": cfg.epochs, "seed": cfg.seed, "train_seconds": state.train_seconds,

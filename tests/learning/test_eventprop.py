@@ -1,0 +1,339 @@
+"""Tests for snnlearn.learning.eventprop: event-exact spike times against closed forms and an ODE
+solver, exact gradients against finite differences and BPTT where they coincide, memory that
+scales with the number of spikes, and learning."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.integrate import solve_ivp
+from torch import Tensor
+
+from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.learning import BPTT
+from snnlearn.learning.eventprop import EventProp, SpikeTimes
+from snnlearn.neurons import ALIFParams, LIFParams, LIParams
+from snnlearn.surrogate import Triangle
+
+F64 = torch.float64
+DT = 1e-3
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def single_neuron(w: float, neuron: LIFParams, bias: bool = False) -> Network:
+    net = Network([SpikingDense(1, 1, neuron, bias=bias, dtype=F64),
+                   Readout(1, 1, LIParams(tau_syn=5e-3), dtype=F64)], dt=DT)
+    with torch.no_grad():
+        net.layers[0].weight.fill_(w)
+    return net
+
+
+def test_spike_times_equal_the_closed_form_of_the_alpha_like_kernel():
+    # tau_m = 2 tau_s: u(s) = R I (y - y^2) with y = exp(-s/tau_m), a quadratic in y.
+    tau_s, w = 4e-3, 9.0
+    neuron = LIFParams(tau_mem=2 * tau_s, tau_syn=tau_s, reset="hard")
+    x = torch.zeros(40, 1, 1, dtype=F64)
+    x[0] = 1.0
+    r = EventProp().simulate(single_neuron(w, neuron), x)
+    expected, t, current = [], 0.0, w
+    while current > 4.0:  # a crossing exists while 1 - 4 theta / (R I) > 0
+        s = -2 * tau_s * math.log((1 + math.sqrt(1 - 4.0 / current)) / 2)
+        t, current = t + s, current * math.exp(-s / tau_s)
+        expected.append(t)
+    times = r.extras["spike_times"][0].time
+    assert len(expected) >= 3 and times.numel() == len(expected)
+    assert (times - torch.tensor(expected, dtype=F64)).abs().max() < 1e-9
+
+
+def ode_spike_times(w_in: Tensor, bias: float, x: Tensor, p: LIFParams) -> list[float]:
+    """Reference: integrate the ODE between input jumps with scipy, stopping at threshold."""
+    def rhs(_t: float, y: np.ndarray) -> np.ndarray:
+        return np.array([(p.v_leak - y[0] + p.r * y[1]) / p.tau_mem, -y[1] / p.tau_syn])
+
+    def hit(_t: float, y: np.ndarray) -> float:
+        return y[0] - p.v_th
+
+    hit.terminal, hit.direction = True, 1.0
+    state, spikes = np.array([p.v_leak, 0.0]), []
+    for n in range(x.shape[0]):
+        state[1] += float(w_in @ x[n, 0]) + bias
+        t0 = n * DT
+        while True:
+            sol = solve_ivp(rhs, (t0, (n + 1) * DT), state, method="DOP853", rtol=1e-13,
+                            atol=1e-15, events=hit)
+            state = sol.y[:, -1].copy()
+            if sol.status != 1:
+                break
+            t0 = sol.t_events[0][0]
+            spikes.append(t0)
+            state = np.array([p.v_reset, sol.y_events[0][0][1]])
+    return spikes
+
+
+def mp_spike_times(w_in: np.ndarray, bias: float, x: np.ndarray, p: LIFParams) -> list[float]:
+    """Reference: the analytic solution between jumps in 40-digit arithmetic; each crossing is
+    bracketed on a fine grid of the step and solved with mpmath's bisection-type solver."""
+    mpmath.mp.dps = 40
+    tm, ts, th = mpmath.mpf(p.tau_mem), mpmath.mpf(p.tau_syn), mpmath.mpf(p.v_th - p.v_leak)
+    u, cur, spikes = mpmath.mpf(0), mpmath.mpf(0), []
+
+    def at(u0, i0, s):
+        return (u0 * mpmath.exp(-s / tm)
+                + p.r * i0 * ts / (tm - ts) * (mpmath.exp(-s / tm) - mpmath.exp(-s / ts)))
+
+    for n in range(x.shape[0]):
+        cur += mpmath.mpf(float(w_in @ x[n, 0])) + bias
+        t0, left = mpmath.mpf(0), mpmath.mpf(DT)
+        while True:
+            grid = [left * k / 400 for k in range(401)]
+            above = [g for g in grid[1:] if at(u, cur, g) > th]
+            if not above:
+                u, cur = at(u, cur, left), cur * mpmath.exp(-left / ts)
+                break
+            hi = above[0]
+            s = mpmath.findroot(lambda z, u=u, c=cur: at(u, c, z) - th, (hi - left / 400, hi),
+                                solver="anderson")
+            spikes.append(float(n * mpmath.mpf(DT) + t0 + s))
+            u, cur = mpmath.mpf(p.v_reset - p.v_leak), cur * mpmath.exp(-s / ts)
+            t0, left = t0 + s, left - s
+    return spikes
+
+
+def test_spike_times_equal_a_high_precision_ode_solution():
+    p = LIFParams(tau_mem=20e-3, tau_syn=5e-3, v_leak=-0.1, v_reset=-0.3, reset="hard")
+    net = Network([SpikingDense(2, 1, p, bias=True, dtype=F64),
+                   Readout(1, 1, LIParams(tau_syn=5e-3), dtype=F64)], dt=DT)
+    with torch.no_grad():
+        net.layers[0].weight.copy_(torch.tensor([[2.5, 1.0]]))
+        net.layers[0].bias.fill_(0.02)
+    x = torch.zeros(30, 1, 2, dtype=F64)
+    x[[0, 3, 4, 12, 13, 14], 0, 0] = 1.0
+    x[[1, 2, 20], 0, 1] = 2.0
+    times = EventProp().simulate(net, x).extras["spike_times"][0].time
+    w_in = net.layers[0].weight.detach()[0].numpy()
+    exact = mp_spike_times(w_in, 0.02, x.numpy(), p)
+    ode = ode_spike_times(w_in, 0.02, x.numpy(), p)  # the closed form solves the ODE
+    assert len(exact) >= 3 and times.numel() == len(exact) == len(ode)
+    assert np.abs(times.numpy() - np.array(exact)).max() < 1e-9
+    assert np.abs(times.numpy() - np.array(ode)).max() < 1e-8
+
+
+def small_net(hidden: list[int], seed: int = 1, v_th: float = 1.0, dtype=F64) -> Network:
+    g = gen(seed)
+    neuron = LIFParams(tau_mem=10e-3, tau_syn=4e-3, v_th=v_th, v_leak=0.05, v_reset=-0.1,
+                       reset="hard", surrogate=Triangle(scale=1e3))
+    sizes = [3, *hidden]
+    layers: list = [SpikingDense(a, b, neuron, bias=True, weight_scale=4.0, generator=g,
+                                 dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    layers.append(Readout(sizes[-1], 2, LIParams(tau_mem=8e-3, tau_syn=3e-3, v_leak=0.1),
+                          bias=True, generator=g, dtype=dtype))
+    net = Network(layers, dt=DT)
+    with torch.no_grad():
+        for layer in net.layers[:-1]:
+            layer.weight.abs_()
+            layer.bias.fill_(0.02)
+        net.layers[-1].bias.copy_(torch.tensor([0.3, -0.2]))  # no ties in the max over time
+    return net
+
+
+def loss_fn(outputs: Tensor) -> Tensor:
+    return F.cross_entropy(outputs.amax(dim=0), torch.tensor([0, 1])) + (outputs**2).mean()
+
+
+@pytest.mark.parametrize("hidden", [[4], [4, 3]], ids=["one_hidden", "two_hidden"])
+def test_gradients_equal_finite_differences_of_the_event_exact_loss(hidden):
+    net = small_net(hidden)
+    x = (torch.rand(40, 2, 3, generator=gen(2)) < 0.2).to(F64)
+    rule = EventProp()
+    r = rule.simulate(net, x)
+    counts = [int(z.sum()) for z in r.spikes]
+    assert all(c > 10 for c in counts)
+    rule.assign_grads(net, r, loss_fn(r.outputs))
+    h, g = 1e-6, gen(7)
+    for name, param in net.named_parameters():
+        for _ in range(2):  # directional derivatives along random directions, per tensor
+            direction = torch.randn(param.shape, generator=g, dtype=F64)
+            values = []
+            with torch.no_grad():
+                for sign in (1.0, -1.0):
+                    param.add_(sign * h * direction)
+                    rp = rule.simulate(net, x)
+                    param.sub_(sign * h * direction)
+                    assert [int(z.sum()) for z in rp.spikes] == counts  # no spike (dis)appears
+                    values.append(loss_fn(rp.outputs).item())
+            fd = (values[0] - values[1]) / (2 * h)
+            exact = (param.grad * direction).sum().item()
+            assert abs(fd) > 1e-3 and abs(exact - fd) < 1e-3 * abs(fd), (name, exact, fd)
+
+
+def matching_unroll_readout(p: LIParams) -> LIParams:
+    """The ``unroll`` readout whose grid values equal the exact LI membrane: ``(1 - a_m) R' =
+    R k(dt)`` (both hold the same current recursion ``I_n = a_s I_{n-1} + x_n``)."""
+    a_m, a_s = math.exp(-DT / p.tau_mem), math.exp(-DT / p.tau_syn)
+    k = p.tau_syn * (a_m - a_s) / (p.tau_mem - p.tau_syn)
+    return LIParams(tau_mem=p.tau_mem, tau_syn=p.tau_syn, r=p.r * k / (1 - a_m), v_leak=p.v_leak)
+
+
+def test_readout_only_network_equals_bptt_and_the_closed_form():
+    p = LIParams(tau_mem=8e-3, tau_syn=3e-3, v_leak=0.1)
+    exact = Network([Readout(3, 2, p, bias=True, generator=gen(), dtype=F64)], dt=DT)
+    discrete = Network([Readout(3, 2, matching_unroll_readout(p), bias=True, dtype=F64)], dt=DT)
+    discrete.load_state_dict(exact.state_dict())
+    x = (torch.rand(30, 2, 3, generator=gen(1)) < 0.3).to(F64)
+    results = []
+    for rule, net in ((EventProp(), exact), (BPTT(), discrete)):
+        r = rule.simulate(net, x)
+        rule.assign_grads(net, r, loss_fn(r.outputs))
+        results.append((r.outputs.detach(), [q.grad for q in net.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    # closed form: one input spike at t0 = n0 dt, loss = sum of outputs -> dL/dW = sum R k(t - t0)
+    x1 = torch.zeros(30, 1, 3, dtype=F64)
+    x1[5, 0, 0] = 1.0
+    exact.zero_grad()
+    r = EventProp().simulate(exact, x1)
+    EventProp().assign_grads(exact, r, r.outputs[:, 0, 0].sum())
+    s = (torch.arange(30, dtype=F64) + 1 - 5) * DT
+    s = s[s > 0]
+    kern = p.tau_syn * (torch.exp(-s / p.tau_mem) - torch.exp(-s / p.tau_syn)) / (8e-3 - 3e-3)
+    assert abs(exact.layers[0].weight.grad[0, 0].item() - kern.sum().item()) < 1e-12
+
+
+def test_silent_hidden_layer_equals_bptt():
+    # Far below threshold the surrogate (triangle) is zero, so BPTT is exact and both rules see
+    # a linear network: zero hidden gradients, identical readout gradients.
+    exact = small_net([4], v_th=50.0)
+    readout = exact.layers[-1]
+    discrete = Network([SpikingDense(3, 4, exact.layers[0].neuron, bias=True, dtype=F64),
+                        Readout(4, 2, matching_unroll_readout(readout.neuron), bias=True,
+                                dtype=F64)], dt=DT)
+    discrete.load_state_dict(exact.state_dict())
+    x = (torch.rand(30, 2, 3, generator=gen(3)) < 0.3).to(F64)
+    grads = []
+    for rule, net in ((EventProp(), exact), (BPTT(), discrete)):
+        r = rule.simulate(net, x)
+        assert r.spikes[0].sum() == 0
+        rule.assign_grads(net, r, loss_fn(r.outputs))
+        grads.append([q.grad for q in net.parameters()])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-13)
+    assert grads[0][-1].abs().max() > 1e-2 and grads[0][0].abs().max() == 0
+
+
+def saved_elements(net: Network, x: Tensor) -> int:
+    """Elements the autograd graph saves for the backward pass, inputs and weights excluded."""
+    shared = {t.data_ptr() for t in (x, *net.parameters())}
+    count = 0
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal count
+        if t.numel() and t.data_ptr() not in shared:
+            count += t.numel()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        r = EventProp().simulate(net, x)
+    return count, int(sum(z.sum() for z in r.spikes))
+
+
+def test_saved_memory_is_proportional_to_the_number_of_spikes():
+    x = (torch.rand(40, 2, 3, generator=gen(2)) < 0.2).to(F64)
+    busy, n_busy = saved_elements(small_net([4, 3]), x)
+    silent, n_silent = saved_elements(small_net([4, 3], v_th=50.0), x)
+    longer, n_longer = saved_elements(small_net([4, 3], v_th=50.0), torch.cat([x, 0 * x, 0 * x]))
+    assert n_busy > 50 and busy == 5 * n_busy  # step, offset, batch, neuron, I(t_s)
+    assert n_silent == silent == 0 and longer == 0
+
+
+def test_subtract_and_hard_reset_are_the_same_continuous_time_model():
+    x = (torch.rand(30, 2, 3, generator=gen(2)) < 0.2).to(F64)
+    results = []
+    for reset in ("hard", "subtract"):
+        net = small_net([4])
+        for layer in net.layers[:-1]:
+            layer.neuron = LIFParams(**{**vars(layer.neuron), "reset": reset})
+        r = EventProp().simulate(net, x)
+        EventProp().assign_grads(net, r, loss_fn(r.outputs))
+        results.append([r.outputs.detach(), *(q.grad for q in net.parameters())])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_rollout_spikes_bin_the_exact_spike_times_and_outputs_carry_gradients():
+    net = small_net([4, 3])
+    x = (torch.rand(25, 2, 3, generator=gen(5)) < 0.3).to(F64)
+    r = EventProp().simulate(net, x)
+    assert r.outputs.shape == (25, 2, 2) and len(r.spikes) == 2 and r.membranes == ()
+    for z, st in zip(r.spikes, r.extras["spike_times"], strict=True):
+        assert isinstance(st, SpikeTimes)
+        binned = torch.zeros_like(z)
+        step = torch.ceil(st.time / DT).long() - 1
+        binned.index_put_((step, st.batch, st.neuron), torch.ones_like(st.time), accumulate=True)
+        assert torch.equal(binned, z) and not z.requires_grad
+    (g,) = torch.autograd.grad(loss_fn(r.outputs), r.outputs)
+    assert g.shape == r.outputs.shape and g.abs().sum() > 0
+
+
+def test_assign_grads_writes_instead_of_accumulating():
+    net = small_net([4])
+    x = (torch.rand(20, 2, 3, generator=gen(1)) < 0.3).to(F64)
+    rule = EventProp()
+    rule.prepare(net, generator=gen())
+    grads = []
+    for _ in range(2):
+        r = rule.simulate(net, x)
+        rule.assign_grads(net, r, loss_fn(r.outputs))
+        grads.append([q.grad.clone() for q in net.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+
+
+@pytest.mark.parametrize(("layer", "match"), [
+    (lambda: SpikingDense(3, 4, LIFParams(tau_syn=5e-3, t_ref=2e-3)), "t_ref"),
+    (lambda: SpikingDense(3, 4, LIFParams()), "tau_syn"),
+    (lambda: SpikingDense(3, 4, ALIFParams(lif=LIFParams(tau_syn=5e-3))), "ALIFParams"),
+    (lambda: SpikingDense(3, 4, LIFParams(tau_syn=5e-3), recurrent=True), "recurrent"),
+    (lambda: SpikingDense(3, 4, LIFParams(tau_syn=5e-3, v_leak=1.0, v_reset=0.5)), "v_leak"),
+])
+def test_unsupported_hidden_layers_raise(layer, match):
+    net = Network([layer(), Readout(4, 2, LIParams(tau_syn=5e-3))], dt=DT)
+    with pytest.raises(ValueError, match=match):
+        EventProp().simulate(net, torch.zeros(5, 1, 3))
+
+
+def test_unsupported_readouts_raise():
+    neuron = LIFParams(tau_syn=5e-3)
+    with pytest.raises(ValueError, match="tau_syn"):
+        EventProp().prepare(Network([SpikingDense(3, 4, neuron), Readout(4, 2)], dt=DT))
+    with pytest.raises(ValueError, match="Readout"):
+        EventProp().prepare(Network([SpikingDense(3, 4, neuron), SpikingDense(4, 2, neuron)],
+                                    dt=DT))
+
+
+def test_a_tiny_task_is_learned():
+    net = build_network(3, [8], 2, dt=DT, gain=3.0, neuron=LIFParams(tau_mem=10e-3, tau_syn=4e-3),
+                        readout=LIParams(tau_mem=10e-3, tau_syn=4e-3), generator=gen(3))
+    x = torch.zeros(30, 8, 3)
+    labels = torch.arange(8) % 2
+    for step in (2, 5, 9):  # class = which of channels 0 and 2 fires; channel 1 always fires
+        x[step, torch.arange(8), 2 * labels] = 1.0
+    x[step + 1, :, 1] = 1.0
+    rule = EventProp()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    losses = []
+    for _ in range(25):
+        r = rule.simulate(net, x)
+        loss = F.cross_entropy(5.0 * r.outputs.mean(dim=0), labels)
+        rule.assign_grads(net, r, loss)
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert (rule.simulate(net, x).outputs.mean(dim=0).argmax(dim=1) == labels).all()
