@@ -405,19 +405,24 @@ def _lif_backward(w: Tensor, d: _Dyn, dt: float, own: _Events, dl_dt_own: Tensor
     valid = step >= 0
     total = torch.where(valid, (a_m * g12 + rk * g22) * lam_v + a_s * g22 * lam_i, 0.0)
     grad_b = total.sum(1).view(batch_size, n).sum(0)
-    # input events: lambda(s_q) from the neuron's next spike after s_q
-    rows = q_b[:, None] * n + torch.arange(n)
-    t_q = (q_step.to(F64) * dt + q_off)[:, None]
-    nxt = (time[rows] <= t_q[..., None]).sum(-1)
-    exists = nxt < counts[rows]
-    nxt = nxt.clamp(max=width - 1)
-    h = torch.where(exists, time[rows, nxt] - t_q, 0.0)
-    a_m, a_s, rk = _flow(h, d)
-    lv = torch.where(exists, a_m * lam_v[rows, nxt], 0.0)
-    li = torch.where(exists, rk * lam_v[rows, nxt] + a_s * lam_i[rows, nxt], 0.0)
-    grad_w = grad_w.T.index_add(0, q_j, amp[:, None] * li).T
-    if dl_dt_pre is not None:
-        dl_dt_pre = (w[:, q_j].T * (li / d.tau_syn - d.r * lv / d.tau_mem)).sum(1)
+    # input events: lambda(s_q) from the neuron's next spike after s_q, in chunks of events so
+    # that the [events, N, max spikes] comparison stays bounded (about 2**22 elements)
+    t_all = q_step.to(F64) * dt + q_off
+    chunk = max(1, (1 << 22) // max(1, n * width))
+    for lo in range(0, q_step.numel(), chunk):
+        sl = slice(lo, lo + chunk)
+        rows = q_b[sl, None] * n + torch.arange(n)
+        t_q = t_all[sl, None]
+        nxt = (time[rows] <= t_q[..., None]).sum(-1)
+        exists = nxt < counts[rows]
+        nxt = nxt.clamp(max=width - 1)
+        h = torch.where(exists, time[rows, nxt] - t_q, 0.0)
+        a_m, a_s, rk = _flow(h, d)
+        lv = torch.where(exists, a_m * lam_v[rows, nxt], 0.0)
+        li = torch.where(exists, rk * lam_v[rows, nxt] + a_s * lam_i[rows, nxt], 0.0)
+        grad_w = grad_w.T.index_add(0, q_j[sl], amp[sl, None] * li).T
+        if dl_dt_pre is not None:
+            dl_dt_pre[sl] = (w[:, q_j[sl]].T * (li / d.tau_syn - d.r * lv / d.tau_mem)).sum(1)
     return grad_w, grad_b, dl_dt_pre
 
 
