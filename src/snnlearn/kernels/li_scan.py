@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnlearn.neurons._checks import check_dt, decay
+from snnlearn.kernels._adjoint import current_adjoint, finish_current_adjoint, leak_constants
+from snnlearn.neurons._checks import check_dt
 from snnlearn.neurons.li import LIParams, LIState
 
 __all__ = ["li_sequence"]
@@ -31,9 +32,7 @@ class _LISequence(torch.autograd.Function):
     def forward(  # type: ignore[override]
         current: Tensor, v0: Tensor, i0: Tensor, p: LIParams, dt: float
     ) -> tuple[Tensor, Tensor]:
-        a_m = decay(dt, p.tau_mem)
-        a_s = 0.0 if p.tau_syn is None else decay(dt, p.tau_syn)
-        c = (1.0 - a_m) * p.r
+        a_m, a_s, c = leak_constants(p, dt)
         v_seq = torch.empty_like(current)
         v, i = v0, i0
         for t in range(current.shape[0]):
@@ -53,9 +52,7 @@ class _LISequence(torch.autograd.Function):
         ctx: Any, g_v: Tensor | None, g_i: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         p: LIParams = ctx.p
-        a_m = decay(ctx.dt, p.tau_mem)
-        a_s = 0.0 if p.tau_syn is None else decay(ctx.dt, p.tau_syn)
-        c = (1.0 - a_m) * p.r
+        a_m, a_s, c = leak_constants(p, ctx.dt)
         if g_v is None:
             raise RuntimeError("li_sequence backward needs the gradient of the membrane sequence")
         T = g_v.shape[0]
@@ -65,13 +62,8 @@ class _LISequence(torch.autograd.Function):
         for t in range(T - 1, -1, -1):
             gv = a_m * gv + g_v[t]
             g_cur = c * gv
-            if p.tau_syn is not None:
-                g_cur = g_cur + gi  # gi: what flows into I_t from the output and from I_{t+1}
-                gi = a_s * g_cur
-            g_x[t] = g_cur
-        if p.tau_syn is None and g_i is not None and T > 0:
-            g_x[T - 1] += g_i  # without a synapse the final current is the last input
-        g_i0 = gi if p.tau_syn is not None else None
+            g_x[t], gi = current_adjoint(g_cur, gi, a_s, p.tau_syn is not None)
+        g_i0 = finish_current_adjoint(g_x, g_i, gi, p.tau_syn is not None)
         return g_x, a_m * gv, g_i0, None, None
 
 

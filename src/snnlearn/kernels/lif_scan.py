@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnlearn.neurons._checks import check_dt, decay
+from snnlearn.kernels._adjoint import current_adjoint, finish_current_adjoint, leak_constants
+from snnlearn.neurons._checks import check_dt
 from snnlearn.neurons.lif import LIFParams, LIFState
 
 __all__ = ["lif_sequence"]
@@ -37,9 +38,7 @@ class _LIFSequence(torch.autograd.Function):
     def forward(  # type: ignore[override]
         current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        a_m = decay(dt, p.tau_mem)
-        a_s = 0.0 if p.tau_syn is None else decay(dt, p.tau_syn)
-        c = (1.0 - a_m) * p.r
+        a_m, a_s, c = leak_constants(p, dt)
         jump = p.v_th - p.v_reset
         T = current.shape[0]
         u_seq = torch.empty_like(current)
@@ -79,9 +78,7 @@ class _LIFSequence(torch.autograd.Function):
         u_seq, z_seq, active_seq = ctx.saved_tensors
         p: LIFParams = ctx.p
         dt: float = ctx.dt
-        a_m = decay(dt, p.tau_mem)
-        a_s = 0.0 if p.tau_syn is None else decay(dt, p.tau_syn)
-        c = (1.0 - a_m) * p.r
+        a_m, a_s, c = leak_constants(p, dt)
         jump = p.v_th - p.v_reset
         T = u_seq.shape[0]
         shape = u_seq.shape[1:]
@@ -109,13 +106,8 @@ class _LIFSequence(torch.autograd.Function):
             else:
                 g_cur = c * gu
                 gv = a_m * gu
-            if p.tau_syn is not None:
-                g_cur = g_cur + gi  # gi: what flows into I_t from the output and from I_{t+1}
-                gi = a_s * g_cur
-            g_x[t] = g_cur
-        if p.tau_syn is None and g_i is not None and T > 0:
-            g_x[T - 1] += g_i  # without a synapse the final current is the last input
-        g_i0 = gi if p.tau_syn is not None else None
+            g_x[t], gi = current_adjoint(g_cur, gi, a_s, p.tau_syn is not None)
+        g_i0 = finish_current_adjoint(g_x, g_i, gi, p.tau_syn is not None)
         return g_x, gv, g_i0, None, None, None
 
 
