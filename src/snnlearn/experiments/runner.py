@@ -15,6 +15,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -42,6 +43,7 @@ from snnlearn.experiments.env import collect_env, peak_memory_mb
 from snnlearn.layers import Network, build_network
 from snnlearn.layers.dense import NeuronParams
 from snnlearn.learning import LearningRule
+from snnlearn.learning.base import EpochContext
 from snnlearn.neurons import ALIFParams
 from snnlearn.simulate import Rollout, unroll
 from snnlearn.tasks.base import Task, TaskData
@@ -98,6 +100,7 @@ class _Progress:
 
     epoch: int = 0
     best_model: dict[str, Tensor] = field(default_factory=dict)
+    best_rule_state: dict[str, Any] = field(default_factory=dict)
     best_epoch: int = 0
     best_val_accuracy: float = -1.0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -237,7 +240,7 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
     _write_json(run_dir / "config.json", cfg.to_dict())
     _write_json(run_dir / "env.json", collect_env(cfg.device))
     _write_metrics(run_dir / "metrics.jsonl", [])
-    state = _Progress(best_model=_clone(net))
+    state = _Progress(best_model=_clone(net), best_rule_state=copy.deepcopy(rule.state_dict()))
     return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
 
 
@@ -277,9 +280,11 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     net, rule, optimizer = _build(cfg, task)
     net.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
+    rule.load_state_dict(ckpt.get("rule_state", {}))
     state = _Progress(
         epoch=ckpt["epoch"],
         best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
+        best_rule_state=ckpt.get("best_rule_state", {}),
         best_epoch=ckpt["best_epoch"], best_val_accuracy=ckpt["best_val_accuracy"],
         history=list(ckpt["history"]), train_seconds=ckpt["train_seconds"],
     )
@@ -320,6 +325,7 @@ class _Session:
                                             simulate=self.rule.simulate).accuracy
                     if val_accuracy > state.best_val_accuracy:
                         state.best_model, state.best_epoch = _clone(self.net), epoch
+                        state.best_rule_state = copy.deepcopy(self.rule.state_dict())
                         state.best_val_accuracy = val_accuracy
                 seconds = time.perf_counter() - start
                 record = {"epoch": epoch, "train_loss": train_loss,
@@ -338,11 +344,17 @@ class _Session:
         cfg, task, net = self.cfg, self.task, self.net
         assert cfg.batch_size is not None  # type narrowing: resolve_config fills every None
         assert cfg.lr is not None and cfg.epochs is not None
+        lr = epoch_lr(cfg.lr, cfg.lr_schedule, epoch, cfg.epochs)
         for group in self.optimizer.param_groups:
-            group["lr"] = epoch_lr(cfg.lr, cfg.lr_schedule, epoch, cfg.epochs)
+            group["lr"] = lr
         g = _generator(cfg.seed, epoch)
-        order = torch.randperm(len(data), generator=g)
         device = next(net.parameters()).device
+        own = self.rule.fit_epoch(net, EpochContext(
+            task=task, data=data, epoch=epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            generator=g, optimizer=self.optimizer, lr=lr, device=device))
+        if own is not None:
+            return own
+        order = torch.randperm(len(data), generator=g)
         total_loss, correct = 0.0, 0
         batches = range(0, len(data), cfg.batch_size)
         for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
@@ -365,7 +377,7 @@ class _Session:
                     "(grad_clip) and train again"
                 )
             self.optimizer.zero_grad(set_to_none=True)
-            self.rule.assign_grads(net, rollout, loss)
+            self.rule.assign_grads(net, rollout, loss, target=y)
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             self.optimizer.step()
@@ -382,9 +394,10 @@ class _Session:
         save_checkpoint(self.run_dir / CHECKPOINT_NAME, {
             "format_version": FORMAT_VERSION, "config": self.cfg.to_dict(), "epoch": epoch,
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "best_model": state.best_model, "best_epoch": state.best_epoch,
+            "best_model": state.best_model, "best_rule_state": state.best_rule_state,
+            "best_epoch": state.best_epoch,
             "best_val_accuracy": state.best_val_accuracy, "history": state.history,
-            "train_seconds": state.train_seconds,
+            "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
         })
         with (self.run_dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -395,6 +408,7 @@ class _Session:
         test = self.task.split("test")
         final = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate)
         net.load_state_dict(state.best_model)
+        self.rule.load_state_dict(state.best_rule_state)
         best = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate)
         summary = {
             "task": cfg.task, "rule": cfg.rule, "test_accuracy": best.accuracy,

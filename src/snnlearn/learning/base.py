@@ -8,13 +8,21 @@ autograd Function) and turns the result into a descent direction written to ``p.
                                           # matrices such as feedback weights are drawn here)
     rollout = rule.simulate(net, spikes)
     loss = task.loss(rollout.outputs, target)
-    rule.assign_grads(net, rollout, loss)
+    rule.assign_grads(net, rollout, loss, target=labels)
     optimizer.step()
+
+Rules whose training is not a per-batch descent direction (unsupervised STDP with label
+assignment, evolution strategies, ANN-to-SNN conversion) override :meth:`LearningRule.fit_epoch`
+instead and run a whole epoch themselves; the runner then only evaluates, checkpoints and reports.
+Rules with state of their own that changes during training (label assignments, an evolution
+strategy's mean) save and restore it through :meth:`LearningRule.state_dict` and
+:meth:`LearningRule.load_state_dict`, so that a resumed run ends exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -22,7 +30,33 @@ from torch import Tensor
 from snnlearn.layers import Network
 from snnlearn.simulate import Rollout
 
-__all__ = ["LearningRule", "Rollout"]
+if TYPE_CHECKING:
+    from snnlearn.tasks.base import Task, TaskData
+
+__all__ = ["EpochContext", "LearningRule", "Rollout"]
+
+
+class EpochContext:
+    """What the runner hands to :meth:`LearningRule.fit_epoch` for one epoch.
+
+    Attributes:
+        task: the task (its ``encode``, ``loss`` and ``predict``).
+        data: the training split.
+        epoch: the epoch number (1-based).
+        epochs: the run's number of epochs.
+        batch_size: the configured minibatch size.
+        generator: the epoch's generator (shuffling and encoding); the same on resume.
+        optimizer: the run's optimizer over ``net.parameters()`` (a rule may ignore it).
+        lr: this epoch's learning rate.
+        device: where the network lives.
+    """
+
+    def __init__(self, *, task: Task, data: TaskData, epoch: int, epochs: int,
+                 batch_size: int, generator: torch.Generator,
+                 optimizer: torch.optim.Optimizer, lr: float, device: torch.device) -> None:
+        self.task, self.data, self.epoch, self.epochs = task, data, epoch, epochs
+        self.batch_size, self.generator, self.optimizer = batch_size, generator, optimizer
+        self.lr, self.device = lr, device
 
 
 class LearningRule(ABC):
@@ -47,5 +81,32 @@ class LearningRule(ABC):
         """Run the network on ``x`` ``[T, B, n_in]`` in the way this rule needs."""
 
     @abstractmethod
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
-        """Write the rule's descent direction for ``loss`` into each parameter's ``.grad``."""
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
+        """Write the rule's descent direction for ``loss`` into each parameter's ``.grad``.
+
+        ``target`` is the minibatch's labels (or targets) for rules whose update needs them
+        directly (a reward, a local readout); gradient rules use ``loss`` alone.
+        """
+
+    def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float] | None:
+        """Train ``net`` for one epoch in the rule's own way and return (mean loss, accuracy).
+
+        The default returns ``None``: the runner then runs its per-batch loop (``simulate``,
+        ``task.loss``, ``assign_grads``, ``optimizer.step``). Rules that do not learn by
+        per-batch descent directions override this; a returned loss may be ``nan`` where the
+        rule has none.
+        """
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rule's own training state (checkpointed every epoch); empty by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (called on resume, after ``prepare``)."""
+        if state:
+            raise ValueError(
+                f"rule {self.name!r} keeps no state but the checkpoint holds {sorted(state)}"
+            )

@@ -47,7 +47,9 @@ class BPTT(LearningRule):
     def simulate(self, net: Network, x: Tensor) -> Rollout:
         return unroll(net, x)
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Write ``d loss / d p`` into ``p.grad`` of every parameter of ``net``.
 
         Gradients are written, not accumulated: any previous ``p.grad`` of ``net`` is replaced,

@@ -176,7 +176,9 @@ class DECOLLE(LearningRule):
             losses.append(fn(y, labels))
         return tuple(losses)
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Write ``dL/dW_out`` (readout) and ``dL_l/dW_l`` (each hidden layer) into ``.grad``."""
         for p in net.parameters():
             p.grad = None

@@ -181,7 +181,9 @@ class DirectFeedbackAlignment(LearningRule):
         rollout = unroll(net, x, projection=projection)
         return rollout._replace(extras=MappingProxyType({_CURRENT: currents[0]}))
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Write the DFA direction for ``loss`` into every ``p.grad`` (written, not accumulated).
 
         Raises:

@@ -220,7 +220,9 @@ class EProp(LearningRule):
                        spikes=tuple(rec.z.requires_grad_() for rec in records), membranes=(),
                        final_state=tuple(state), extras=MappingProxyType(extras))
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Write the e-prop direction for ``loss`` (a function of ``rollout``) into ``p.grad``."""
         key = "eprop_input" if self.options.online else "eprop_records"
         if key not in rollout.extras:

@@ -556,7 +556,9 @@ class EventProp(LearningRule):
         return Rollout(outputs=res[0], spikes=tuple(rasters), membranes=(),
                        final_state=tuple(state), extras={"spike_times": times})
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Write the exact ``d loss / d p`` (the EventProp adjoint) into ``p.grad``, not adding."""
         for p in net.parameters():
             p.grad = None

@@ -251,7 +251,9 @@ class FeedbackAlignment(LearningRule):
 
         return unroll(net, x, projection=projection)
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Write the FA direction for ``loss`` into ``p.grad`` of every parameter (not accumulated).
 
         ``rollout`` must come from :meth:`simulate` (its graph carries the random feedback).

@@ -382,7 +382,9 @@ class SuperSpike(LearningRule):
                        final_state=(final,),
                        extras={"inputs": tuple(inputs), "surrogate": tuple(slopes)})
 
-    def assign_grads(self, net: Network, rollout: Rollout, loss: Tensor) -> None:
+    def assign_grads(
+        self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
+    ) -> None:
         """Readout by autograd; hidden layers ``grad = sum_t delta_t lambda_t`` (module doc)."""
         readout: Readout = net.layers[-1]
         for p in net.parameters():
