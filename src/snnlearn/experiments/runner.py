@@ -419,6 +419,11 @@ class _Session:
             "val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
             "final_test_accuracy": final.accuracy,
         }
+        extra = self.rule.summary_metrics()
+        clash = sorted(set(extra) & set(summary))
+        if clash:
+            raise ValueError(f"rule {cfg.rule!r} reports summary keys that clash: {clash}")
+        summary.update(extra)
         _write_json(self.run_dir / "summary.json", summary)
         return Result(summary=summary, run_dir=self.run_dir, network=net)
 

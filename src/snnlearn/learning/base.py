@@ -100,6 +100,13 @@ class LearningRule(ABC):
         """
         return None
 
+    def summary_metrics(self) -> dict[str, float]:
+        """Extra figures for the run's ``summary.json`` (e.g. weight updates made); none by default.
+
+        Keys must not clash with the runner's own summary keys.
+        """
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """The rule's own training state (checkpointed every epoch); empty by default."""
         return {}
