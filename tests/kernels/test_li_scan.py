@@ -11,8 +11,9 @@ from snnlearn.neurons import LIParams, li_step
 DT = 1e-3
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
 @pytest.mark.parametrize("tau_syn", [None, 5e-3])
-def test_matches_reference(tau_syn):
+def test_matches_reference(tau_syn, backend):
     g = torch.Generator().manual_seed(0)
     p = LIParams(tau_mem=10e-3, tau_syn=tau_syn, v_leak=0.2, r=1.5)
     x = torch.randn(20, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
@@ -23,7 +24,7 @@ def test_matches_reference(tau_syn):
         v, s = li_step(x[t], s, p, DT)
         vs.append(v)
     v_ref = torch.stack(vs)
-    v_fused, s_fused = li_sequence(x, s0, p, DT)
+    v_fused, s_fused = li_sequence(x, s0, p, DT, backend=backend)
     torch.testing.assert_close(v_ref, v_fused, rtol=0, atol=1e-12)
     torch.testing.assert_close(s.i, s_fused.i, rtol=0, atol=1e-12)
     w = torch.randn(20, 3, 4, generator=g, dtype=torch.float64)
@@ -34,8 +35,9 @@ def test_matches_reference(tau_syn):
         torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
 @pytest.mark.parametrize("tau_syn", [None, 5e-3])
-def test_gradcheck(tau_syn):
+def test_gradcheck(tau_syn, backend):
     p = LIParams(tau_mem=10e-3, tau_syn=tau_syn)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(6, 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -43,7 +45,7 @@ def test_gradcheck(tau_syn):
     s0 = p.initial_state((2, 3), dtype=torch.float64)
 
     def f(x, v0):
-        return li_sequence(x, s0._replace(v=v0), p, DT)[0]
+        return li_sequence(x, s0._replace(v=v0), p, DT, backend=backend)[0]
 
     assert torch.autograd.gradcheck(f, (x, v0))
 

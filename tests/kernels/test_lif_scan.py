@@ -23,10 +23,12 @@ def _reference(x, state, p):
 
 
 CASES = list(itertools.product([None, 5e-3], ["subtract", "hard"], [False, True], [0.0, 2e-3]))
+FAST = ["torch", "cpu"]  # every fused backend; each must equal the step-by-step reference
 
 
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize(("tau_syn", "reset", "detach", "t_ref"), CASES)
-def test_matches_reference_forward_and_backward(tau_syn, reset, detach, t_ref):
+def test_matches_reference_forward_and_backward(tau_syn, reset, detach, t_ref, backend):
     g = torch.Generator().manual_seed(1)
     p = LIFParams(tau_mem=10e-3, tau_syn=tau_syn, reset=reset, detach_reset=detach, t_ref=t_ref,
                   v_leak=0.1)
@@ -40,7 +42,7 @@ def test_matches_reference_forward_and_backward(tau_syn, reset, detach, t_ref):
     g_i = torch.randn(B, N, generator=g, dtype=torch.float64)
 
     z_ref, s_ref = _reference(x, s0, p)
-    z_fused, s_fused = lif_sequence(x, s0, p, DT)
+    z_fused, s_fused = lif_sequence(x, s0, p, DT, backend=backend)
     assert torch.equal(z_ref, z_fused)
     assert 0 < z_ref.mean() < 1  # the case exercises spikes and silence
     for a, b in zip(s_ref, s_fused, strict=True):
@@ -57,34 +59,37 @@ def test_matches_reference_forward_and_backward(tau_syn, reset, detach, t_ref):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("surrogate", [FastSigmoid(5.0), ATan(), Triangle(0.5)])
-def test_surrogate_is_used(surrogate):
+def test_surrogate_is_used(surrogate, backend):
     p = LIFParams(surrogate=surrogate)
     x = torch.linspace(-1, 3, 40, dtype=torch.float64).reshape(8, 1, 5).requires_grad_()
     s0 = p.initial_state((1, 5), dtype=torch.float64)
     z_ref, _ = _reference(x, s0, p)
     (g_ref,) = torch.autograd.grad(z_ref.sum(), x)
-    z, _ = lif_sequence(x, s0, p, DT)
+    z, _ = lif_sequence(x, s0, p, DT, backend=backend)
     (g_fused,) = torch.autograd.grad(z.sum(), x)
     torch.testing.assert_close(g_ref, g_fused, rtol=1e-10, atol=1e-12)
 
 
-def test_empty_sequence_returns_initial_state():
+@pytest.mark.parametrize("backend", FAST)
+def test_empty_sequence_returns_initial_state(backend):
     p = LIFParams()
     s0 = p.initial_state((2, 3))
-    z, s = lif_sequence(torch.zeros(0, 2, 3), s0, p, DT)
+    z, s = lif_sequence(torch.zeros(0, 2, 3), s0, p, DT, backend=backend)
     assert z.shape == (0, 2, 3)
     assert torch.equal(s.v, s0.v) and torch.equal(s.i, s0.i)
 
 
-def test_float32_and_noncontiguous_input():
+@pytest.mark.parametrize("backend", FAST)
+def test_float32_and_noncontiguous_input(backend):
     p = LIFParams(tau_syn=5e-3)
     g = torch.Generator().manual_seed(3)
     x = torch.randn(5, 12, 4, generator=g).mul(20).transpose(0, 1)  # [12, 5, 4], non-contiguous
     assert not x.is_contiguous()
     s0 = p.initial_state((5, 4))
     z_ref, _ = _reference(x, s0, p)
-    z, _ = lif_sequence(x, s0, p, DT)
+    z, _ = lif_sequence(x, s0, p, DT, backend=backend)
     assert z.dtype == torch.float32
     assert torch.equal(z, z_ref)
 

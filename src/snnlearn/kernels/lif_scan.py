@@ -21,53 +21,170 @@ this against the step-by-step reference, including refractoriness, both resets a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from snnlearn.kernels._adjoint import current_adjoint, finish_current_adjoint, leak_constants
+from snnlearn.kernels.dispatch import compute_dtype, resolve_backend, surrogate_code
 from snnlearn.neurons._checks import check_dt
-from snnlearn.neurons.lif import LIFParams, LIFState
+from snnlearn.neurons.lif import LIFParams, LIFState, lif_step
 
 __all__ = ["lif_sequence"]
+
+
+def _torch_forward(
+    current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    a_m, a_s, c = leak_constants(p, dt)
+    jump = p.v_th - p.v_reset
+    T = current.shape[0]
+    u_seq = torch.empty_like(current)
+    z_seq = torch.empty_like(current)
+    active_seq = torch.empty(current.shape, dtype=torch.bool, device=current.device)
+    v, i, ref = v0, i0, ref0
+    for t in range(T):
+        i = a_s * i + current[t] if p.tau_syn is not None else current[t]
+        u = p.v_leak + a_m * (v - p.v_leak) + c * i
+        if p.t_ref > 0:
+            active = ref <= 0.5 * dt
+            u = torch.where(active, u, v)
+            z = ((u > p.v_th) & active).to(u.dtype)
+            ref = torch.where(z > 0, torch.full_like(ref, p.t_ref), (ref - dt).clamp(min=0.0))
+            active_seq[t] = active
+        else:
+            z = (u > p.v_th).to(u.dtype)
+        v = u - z * jump if p.reset == "subtract" else u - z * (u - p.v_reset)
+        u_seq[t] = u
+        z_seq[t] = z
+    if T == 0:
+        i = i0
+    return z_seq, v, i, ref, u_seq, active_seq
+
+
+def _torch_backward(
+    u_seq: Tensor, z_seq: Tensor, active_seq: Tensor, g_z: Tensor | None, g_v: Tensor | None,
+    g_i: Tensor | None, p: LIFParams, dt: float,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    a_m, a_s, c = leak_constants(p, dt)
+    jump = p.v_th - p.v_reset
+    T = u_seq.shape[0]
+    shape = u_seq.shape[1:]
+    zeros = u_seq.new_zeros(shape)
+    gv = g_v if g_v is not None else zeros
+    gi = g_i if g_i is not None else zeros
+    g_x = torch.empty_like(u_seq)
+    for t in range(T - 1, -1, -1):
+        u, z = u_seq[t], z_seq[t]
+        sg = p.surrogate.derivative(u - p.v_th)
+        if p.t_ref > 0:
+            sg = sg * active_seq[t].to(u.dtype)
+        gz = gv.new_zeros(shape) if g_z is None else g_z[t]
+        if p.reset == "subtract":
+            dv_du = 1.0
+            dv_dz = 0.0 if p.detach_reset else -jump
+        else:
+            dv_du = 1.0 - z
+            dv_dz = 0.0 if p.detach_reset else -(u - p.v_reset)
+        gu = gv * dv_du + (gz + gv * dv_dz) * sg
+        if p.t_ref > 0:
+            active = active_seq[t].to(u.dtype)
+            g_cur = c * gu * active
+            gv = gu * (a_m * active + (1.0 - active))
+        else:
+            g_cur = c * gu
+            gv = a_m * gu
+        g_x[t], gi = current_adjoint(g_cur, gi, a_s, p.tau_syn is not None)
+    g_i0 = finish_current_adjoint(g_x, g_i, gi, p.tau_syn is not None)
+    return g_x, gv, g_i0
+
+
+def _cpu_forward(
+    current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    from snnlearn.kernels import _numba_cpu as nb
+
+    cd = compute_dtype(current.dtype)
+    T, shape = current.shape[0], current.shape[1:]
+    M = math.prod(shape)
+    cur = current.detach().to(cd).reshape(T, M).contiguous()
+
+    def flat(x: Tensor) -> Tensor:
+        return x.detach().to(cd).reshape(M).contiguous()
+
+    a_m, a_s, c = leak_constants(p, dt)
+    refractory = p.t_ref > 0
+    z, u = torch.empty((T, M), dtype=cd), torch.empty((T, M), dtype=cd)
+    act = torch.empty((T, M) if refractory else (1, 1), dtype=torch.bool)
+    v, i, ref = torch.empty(M, dtype=cd), torch.empty(M, dtype=cd), torch.empty(M, dtype=cd)
+    consts = nb.as_dtype(np.dtype(str(cd).removeprefix("torch.")), a_m, a_s, c, p.v_leak, p.v_th,
+                         p.v_reset, p.v_th - p.v_reset)
+    times = nb.as_dtype(consts[0].dtype, p.t_ref, dt, 0.5 * dt)
+    nb.lif_forward(
+        cur.numpy(), flat(v0).numpy(), flat(i0).numpy(), flat(ref0).numpy(), *consts,
+        p.tau_syn is not None, p.reset == "hard", *times,
+        z.numpy(), u.numpy(), act.numpy(), v.numpy(), i.numpy(), ref.numpy())
+    dtype = current.dtype
+    full = (T, *shape)
+    return (z.to(dtype).reshape(full), v.to(dtype).reshape(shape), i.to(dtype).reshape(shape),
+            ref.to(dtype).reshape(shape), u.reshape(full),
+            act.reshape(full) if refractory else act)
+
+
+def _cpu_backward(
+    u_seq: Tensor, z_seq: Tensor, active_seq: Tensor, g_z: Tensor | None, g_v: Tensor | None,
+    g_i: Tensor | None, p: LIFParams, dt: float,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    from snnlearn.kernels import _numba_cpu as nb
+
+    cd = u_seq.dtype
+    T, shape = u_seq.shape[0], u_seq.shape[1:]
+    M = math.prod(shape)
+
+    def flat(x: Tensor | None, rows: int | None = None) -> Tensor:
+        if x is None:
+            return torch.zeros((rows, M) if rows is not None else M, dtype=cd)
+        return x.detach().to(cd).reshape((rows, M) if rows is not None else M).contiguous()
+
+    synapse = p.tau_syn is not None
+    a_m, a_s, c = leak_constants(p, dt)
+    code = surrogate_code(p.surrogate)
+    assert code is not None  # resolve_backend only picks "cpu" for built-in surrogates
+    consts = nb.as_dtype(np.dtype(str(cd).removeprefix("torch.")), a_m, a_s, c, p.v_th, p.v_reset,
+                         p.v_th - p.v_reset)
+    g_x = torch.empty((T, M), dtype=cd)
+    gv, gi = torch.empty(M, dtype=cd), torch.empty(M, dtype=cd)
+    gz = flat(g_z, T) if g_z is not None else torch.zeros((1, 1), dtype=cd)
+    gi0 = flat(g_i) if synapse else torch.zeros(M, dtype=cd)
+    nb.lif_backward(
+        u_seq.reshape(T, M).numpy(), z_seq.detach().to(cd).reshape(T, M).contiguous().numpy(),
+        active_seq.reshape(T, M).numpy() if p.t_ref > 0 else active_seq.numpy(),
+        gz.numpy(), g_z is not None, flat(g_v).numpy(), gi0.numpy(), *consts, synapse,
+        p.reset == "hard", p.detach_reset, p.t_ref > 0, code[0],
+        nb.as_dtype(consts[0].dtype, code[1])[0], g_x.numpy(), gv.numpy(), gi.numpy())
+    if not synapse and g_i is not None and T > 0:
+        g_x[-1] += flat(g_i)
+    return g_x.reshape(T, *shape), gv.reshape(shape), gi.reshape(shape) if synapse else None
 
 
 class _LIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
+        current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float,
+        backend: str,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        a_m, a_s, c = leak_constants(p, dt)
-        jump = p.v_th - p.v_reset
-        T = current.shape[0]
-        u_seq = torch.empty_like(current)
-        z_seq = torch.empty_like(current)
-        active_seq = torch.empty(current.shape, dtype=torch.bool, device=current.device)
-        v, i, ref = v0, i0, ref0
-        for t in range(T):
-            i = a_s * i + current[t] if p.tau_syn is not None else current[t]
-            u = p.v_leak + a_m * (v - p.v_leak) + c * i
-            if p.t_ref > 0:
-                active = ref <= 0.5 * dt
-                u = torch.where(active, u, v)
-                z = ((u > p.v_th) & active).to(u.dtype)
-                ref = torch.where(z > 0, torch.full_like(ref, p.t_ref), (ref - dt).clamp(min=0.0))
-                active_seq[t] = active
-            else:
-                z = (u > p.v_th).to(u.dtype)
-            v = u - z * jump if p.reset == "subtract" else u - z * (u - p.v_reset)
-            u_seq[t] = u
-            z_seq[t] = z
-        if T == 0:
-            i = i0
-        return z_seq, v, i, ref, u_seq, active_seq
+        run = _cpu_forward if backend == "cpu" else _torch_forward
+        return run(current, v0, i0, ref0, p, dt)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
-        _, _, _, _, p, dt = inputs
+        current, v0, i0, _, p, dt, backend = inputs
         z_seq, _, _, _, u_seq, active_seq = output
-        ctx.p, ctx.dt = p, dt
+        ctx.p, ctx.dt, ctx.backend = p, dt, backend
+        ctx.dtypes = (current.dtype, v0.dtype, i0.dtype)
         ctx.save_for_backward(u_seq, z_seq, active_seq)
         ctx.mark_non_differentiable(output[3], u_seq, active_seq)
 
@@ -76,43 +193,26 @@ class _LIFSequence(torch.autograd.Function):
         ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any
     ) -> tuple[Tensor | None, ...]:
         u_seq, z_seq, active_seq = ctx.saved_tensors
-        p: LIFParams = ctx.p
-        dt: float = ctx.dt
-        a_m, a_s, c = leak_constants(p, dt)
-        jump = p.v_th - p.v_reset
-        T = u_seq.shape[0]
-        shape = u_seq.shape[1:]
-        zeros = u_seq.new_zeros(shape)
-        gv = g_v if g_v is not None else zeros
-        gi = g_i if g_i is not None else zeros
-        g_x = torch.empty_like(u_seq)
-        for t in range(T - 1, -1, -1):
-            u, z = u_seq[t], z_seq[t]
-            sg = p.surrogate.derivative(u - p.v_th)
-            if p.t_ref > 0:
-                sg = sg * active_seq[t].to(u.dtype)
-            gz = gv.new_zeros(shape) if g_z is None else g_z[t]
-            if p.reset == "subtract":
-                dv_du = 1.0
-                dv_dz = 0.0 if p.detach_reset else -jump
-            else:
-                dv_du = 1.0 - z
-                dv_dz = 0.0 if p.detach_reset else -(u - p.v_reset)
-            gu = gv * dv_du + (gz + gv * dv_dz) * sg
-            if p.t_ref > 0:
-                active = active_seq[t].to(u.dtype)
-                g_cur = c * gu * active
-                gv = gu * (a_m * active + (1.0 - active))
-            else:
-                g_cur = c * gu
-                gv = a_m * gu
-            g_x[t], gi = current_adjoint(g_cur, gi, a_s, p.tau_syn is not None)
-        g_i0 = finish_current_adjoint(g_x, g_i, gi, p.tau_syn is not None)
-        return g_x, gv, g_i0, None, None, None
+        run = _cpu_backward if ctx.backend == "cpu" else _torch_backward
+        g_x, g_v0, g_i0 = run(u_seq, z_seq, active_seq, g_z, g_v, g_i, ctx.p, ctx.dt)
+        d_x, d_v, d_i = ctx.dtypes
+        return (g_x.to(d_x), g_v0.to(d_v), None if g_i0 is None else g_i0.to(d_i),
+                None, None, None, None)
+
+
+def _reference(
+    current: Tensor, state: LIFState, p: LIFParams, dt: float
+) -> tuple[Tensor, LIFState]:
+    """The specification: :func:`~snnlearn.neurons.lif.lif_step` once per step, under autograd."""
+    out = []
+    for t in range(current.shape[0]):
+        z, state = lif_step(current[t], state, p, dt)
+        out.append(z)
+    return (torch.stack(out) if out else current.new_zeros(current.shape)), state
 
 
 def lif_sequence(
-    current: Tensor, state: LIFState, p: LIFParams, dt: float
+    current: Tensor, state: LIFState, p: LIFParams, dt: float, *, backend: str | None = None
 ) -> tuple[Tensor, LIFState]:
     """Run a feed-forward LIF population over a whole input sequence in one fused operation.
 
@@ -124,6 +224,8 @@ def lif_sequence(
         state: initial :class:`LIFState` (each ``[B, N]``).
         p: LIF parameters.
         dt: time step (s, > 0).
+        backend: ``"auto"``, ``"reference"``, ``"torch"`` or ``"cpu"``
+            (:mod:`snnlearn.kernels.dispatch`); ``None`` takes the process default.
 
     Shapes:
         ``current [T, B, N] -> spikes [T, B, N]``.
@@ -139,6 +241,10 @@ def lif_sequence(
         [1.0, 1.0, 1.0, 1.0, 1.0]
     """
     dt = check_dt(dt)
-    z_seq, v, i, ref, _, _ = _LIFSequence.apply(current, state.v, state.i, state.refractory, p, dt)
+    name = resolve_backend(backend, current, p.surrogate)
+    if name == "reference":
+        return _reference(current, state, p, dt)
+    z_seq, v, i, ref, _, _ = _LIFSequence.apply(
+        current, state.v, state.i, state.refractory, p, dt, name)
     z_last = z_seq[-1] if current.shape[0] > 0 else state.z
     return z_seq, LIFState(v=v, i=i, refractory=ref, z=z_last)

@@ -1,0 +1,161 @@
+"""Compiled CPU loops for the fused LIF and LI sequences (private; numba).
+
+Each function runs the whole time loop of one population in compiled code, parallel over the
+``M = B * N`` neurons (``prange``); the arithmetic mirrors the torch loops of
+:mod:`snnlearn.kernels.lif_scan` and :mod:`snnlearn.kernels.li_scan` operation for operation, in
+the dtype of the data (the constants are cast to it by the caller), so that the spikes are
+identical and the gradients equal to rounding. Arrays are ``[T, M]`` and C-contiguous.
+
+Surrogate codes: 0 fast sigmoid ``1/(s|x|+1)^2``, 1 arctan ``1/(1+(pi/2 s x)^2)``, 2 triangle
+``max(0, 1-s|x|)`` (see :mod:`snnlearn.surrogate`).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["lif_forward", "lif_backward", "li_forward", "li_backward"]
+
+_OPTS = {"nogil": True, "cache": True, "parallel": True}
+_BLOCK = 256  # neurons per parallel task: the inner loop runs over contiguous memory
+
+
+@numba.njit(**_OPTS)
+def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
+                synapse, hard, t_ref, dt, half_dt, z_out, u_out, act_out, v_fin, i_fin, ref_fin):
+    """Forward LIF loop; writes spikes, pre-reset membranes, the active mask and final state."""
+    T, M = cur.shape
+    zero = v0.dtype.type(0.0)
+    one = v0.dtype.type(1.0)
+    refractory = t_ref > 0
+    for blk in numba.prange((M + _BLOCK - 1) // _BLOCK):
+        lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
+        for m in range(lo, hi):
+            v_fin[m], i_fin[m], ref_fin[m] = v0[m], i0[m], ref0[m]
+        for t in range(T):
+            for m in range(lo, hi):
+                v, i, ref = v_fin[m], i_fin[m], ref_fin[m]
+                if synapse:
+                    i = a_s * i + cur[t, m]
+                else:
+                    i = cur[t, m]
+                u = v_leak + a_m * (v - v_leak) + c * i
+                if refractory:
+                    active = ref <= half_dt
+                    if not active:
+                        u = v
+                    spiking = (u > v_th) and active
+                    if spiking:
+                        ref = t_ref
+                    else:
+                        ref = ref - dt
+                        if ref < zero:
+                            ref = zero
+                    act_out[t, m] = active
+                else:
+                    spiking = u > v_th
+                z = one if spiking else zero
+                if hard:
+                    v = u - z * (u - v_reset)
+                else:
+                    v = u - z * jump
+                u_out[t, m] = u
+                z_out[t, m] = z
+                v_fin[m], i_fin[m], ref_fin[m] = v, i, ref
+
+
+@numba.njit(**_OPTS)
+def lif_backward(u_seq, z_seq, act_seq, g_z, has_gz, gv0, gi0, a_m, a_s, c, v_th, v_reset,
+                 jump, synapse, hard, detach, refractory, kind, scale, g_x, gv_out, gi_out):
+    """Reverse LIF loop (the adjoint of :func:`lif_forward`); writes ``dL/dx`` and initial-state
+    gradients."""
+    T, M = u_seq.shape
+    zero = gv0.dtype.type(0.0)
+    one = gv0.dtype.type(1.0)
+    for blk in numba.prange((M + _BLOCK - 1) // _BLOCK):
+        lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
+        for m in range(lo, hi):
+            gv_out[m], gi_out[m] = gv0[m], gi0[m]
+        for t in range(T - 1, -1, -1):
+            for m in range(lo, hi):
+                gv, gi = gv_out[m], gi_out[m]
+                u, z = u_seq[t, m], z_seq[t, m]
+                x = u - v_th
+                if kind == 0:
+                    d = one / (scale * abs(x) + one)
+                    sg = d * d
+                elif kind == 1:
+                    y = scale * x
+                    sg = one / (one + y * y)
+                else:
+                    sg = one - scale * abs(x)
+                    if sg < zero:
+                        sg = zero
+                if refractory:
+                    a = one if act_seq[t, m] else zero
+                    sg = sg * a
+                gz = g_z[t, m] if has_gz else zero
+                if hard:
+                    dv_du = one - z
+                    dv_dz = zero if detach else -(u - v_reset)
+                else:
+                    dv_du = one
+                    dv_dz = zero if detach else -jump
+                gu = gv * dv_du + (gz + gv * dv_dz) * sg
+                if refractory:
+                    g_cur = c * gu * a
+                    gv = gu * (a_m * a + (one - a))
+                else:
+                    g_cur = c * gu
+                    gv = a_m * gu
+                if synapse:
+                    g_cur = g_cur + gi
+                    gi = a_s * g_cur
+                g_x[t, m] = g_cur
+                gv_out[m], gi_out[m] = gv, gi
+
+
+@numba.njit(**_OPTS)
+def li_forward(cur, v0, i0, a_m, a_s, c, v_leak, synapse, v_out, i_fin):
+    """Forward LI loop; writes the membrane sequence and the final current."""
+    T, M = cur.shape
+    for blk in numba.prange((M + _BLOCK - 1) // _BLOCK):
+        lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
+        v = v0[lo:hi].copy()
+        i = i0[lo:hi].copy()
+        for t in range(T):
+            for k in range(hi - lo):
+                if synapse:
+                    i[k] = a_s * i[k] + cur[t, lo + k]
+                else:
+                    i[k] = cur[t, lo + k]
+                v[k] = v_leak + a_m * (v[k] - v_leak) + c * i[k]
+                v_out[t, lo + k] = v[k]
+        i_fin[lo:hi] = i
+
+
+@numba.njit(**_OPTS)
+def li_backward(g_v, gi0, a_m, a_s, c, synapse, g_x, gv_out, gi_out):
+    """Reverse LI loop: the same filter run backwards in time."""
+    T, M = g_v.shape
+    for blk in numba.prange((M + _BLOCK - 1) // _BLOCK):
+        lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
+        gv = np.zeros(hi - lo, dtype=g_v.dtype)
+        gi = gi0[lo:hi].copy()
+        for t in range(T - 1, -1, -1):
+            for k in range(hi - lo):
+                gv[k] = a_m * gv[k] + g_v[t, lo + k]
+                g_cur = c * gv[k]
+                if synapse:
+                    g_cur = g_cur + gi[k]
+                    gi[k] = a_s * g_cur
+                g_x[t, lo + k] = g_cur
+        for k in range(hi - lo):
+            gv_out[lo + k] = a_m * gv[k]
+            gi_out[lo + k] = gi[k]
+
+
+def as_dtype(dtype: np.dtype, *values: float) -> tuple[np.generic, ...]:
+    """Cast scalar constants to ``dtype`` so the compiled loops compute in the data's precision."""
+    return tuple(dtype.type(v) for v in values)
