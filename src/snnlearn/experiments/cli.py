@@ -9,6 +9,7 @@ with the command that continues the run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -59,7 +60,7 @@ def _hidden(text: str) -> list[int]:
     return sizes
 
 
-COMMANDS = ("train", "resume", "compare", "evaluate", "list")
+COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export")
 
 
 def _rules(text: str) -> list[str]:
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev = add("evaluate", help="print the summary of a finished run")
     ev.add_argument("dir", type=Path, help="the run folder")
     add("list", help="list every task, rule and neuron id")
+    exp = add("export", help="write a run's best-validation network as a NIR graph")
+    exp.add_argument("dir", type=Path, help="the run folder")
+    exp.add_argument("--nir", required=True, type=Path, help="the .nir file to write")
+    exp.add_argument("--subtract-reset-as-hard", action="store_true",
+                     help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
+                          "no subtractive reset; see docs/nir.md)")
     return parser
 
 
@@ -170,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "compare":
         return _compare(args)
+    if args.command == "export":
+        return _export(args)
     if args.command == "evaluate":
         try:
             print(json.dumps(dict(read_summary(args.dir)), indent=2))
@@ -233,6 +242,30 @@ def _compare(args: argparse.Namespace) -> int:
         return _fail(str(err), 2)
     print(f"comparison of {len(records)} rules -> {out}/comparison.md, report.html")
     return 1 if any(r.get("error") for r in records) else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph."""
+    from snnlearn.experiments.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from snnlearn.experiments.runner import load_network
+    from snnlearn.export import to_nir
+
+    run_dir: Path = args.dir
+    try:
+        if not run_dir.is_dir():
+            raise ValueError(f"run folder {str(run_dir)!r} does not exist; pass a folder made "
+                             "by `snnlearn train`")
+        ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
+        net, _ = load_network(run_dir)
+        graph = to_nir(net, dt=net.dt,
+                       subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse")
+        importlib.import_module("nir").write(args.nir, graph)
+    except (ImportError, OSError, RuntimeError, KeyError, ValueError) as err:
+        message = str(err).replace("subtract_reset='as_hard'", "--subtract-reset-as-hard")
+        return _fail(message, 2)
+    print(f"exported {run_dir} (epoch {ckpt['best_epoch']}, {len(net.layers)} layers) -> "
+          f"{args.nir}")
+    return 0
 
 
 def _fail(message: str, status: int) -> int:

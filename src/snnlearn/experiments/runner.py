@@ -50,7 +50,7 @@ from snnlearn.tasks.base import Task, TaskData
 
 __all__ = [
     "Result", "TrainingError", "DeviceUnavailableError", "Evaluation", "run", "resume",
-    "evaluate", "resolve_config", "default_run_dir", "check_device", "read_summary",
+    "evaluate", "load_network", "resolve_config", "default_run_dir", "check_device", "read_summary",
 ]
 
 logger = logging.getLogger(__name__)
@@ -290,6 +290,20 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     )
     _write_metrics(run_dir / "metrics.jsonl", state.history)  # drop lines past the checkpoint
     return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+
+
+def load_network(run_dir: str | Path, *, best: bool = True,
+                 device: str = "cpu") -> tuple[Network, Config]:
+    """The network of the run in ``run_dir`` (best-validation or last weights) and its config.
+
+    Raises:
+        CheckpointError: a missing or corrupt checkpoint.
+    """
+    ckpt = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, map_location="cpu")
+    cfg = Config.from_dict({**ckpt["config"], "device": device})
+    net = _build(cfg, registry.make_task(cfg.task))[0]
+    net.load_state_dict(ckpt["best_model"] if best and ckpt["best_model"] else ckpt["model"])
+    return net, cfg
 
 
 def _clone(net: Network) -> dict[str, Tensor]:
