@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnlearn.experiments import cli
+from snnlearn.experiments import cli, registry
 
 
 def _main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -26,7 +26,8 @@ def _one_line(err: str) -> str:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: digits, randman, yinyang"),
+    (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: digits, mnist, randman, shd, "
+                                 "ssc, yinyang, tonic:<NAME>"),
     (["train", "--task", "yinyang", "--rule", "sgd"], "unknown rule 'sgd'; valid rules: bptt"),
     (["train", "--task", "yinyang", "--neuron", "hh"], "unknown neuron 'hh'; valid neurons: alif"),
     (["train", "--task", "yinyang", "--bogus", "1"], "unrecognized argument(s) --bogus 1; valid"),
@@ -34,7 +35,6 @@ def _one_line(err: str) -> str:
     (["train", "--task", "yinyang", "--epochs", "0"], "epochs must be an int >= 1, got 0"),
     (["train", "--task", "yinyang", "--hidden", "12,a"], "invalid layer sizes '12,a'"),
     (["train", "--task", "yinyang", "--device", "tpu"], "unknown device 'tpu'; valid devices"),
-    (["train", "--task", "tonic:NMNIST"], "not supported"),
     (["train"], "no task given; use --task"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "no command given; valid commands: train, resume, compare, evaluate, list"),
@@ -64,9 +64,12 @@ def test_cuda_without_a_device_exits_2(capsys: pytest.CaptureFixture[str]) -> No
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _main(capsys, "list")
     assert status == 0
-    rules = ["bptt", "decolle", "dfa", "eprop", "eventprop", "fa", "superspike"]
-    assert out.splitlines() == ["tasks:", "digits", "randman", "yinyang", "rules:", *rules,
-                                "neurons:", "alif", "li", "lif"]
+    lines = out.splitlines()
+    assert lines == ["tasks:", *sorted(registry.TASKS), "tonic:<NAME>", "rules:",
+                     *sorted(registry.RULES), "neurons:", *sorted(registry.NEURONS)]
+    for known in ("yinyang", "randman", "digits", "shd", "ssc", "mnist", "bptt", "eventprop",
+                  "eprop", "superspike", "decolle", "fa", "dfa", "lif", "alif", "li"):
+        assert known in lines
 
 
 def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,7 +86,18 @@ def test_python_dash_m_is_the_cli() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert _one_line(done.stderr) == (
-        "snnlearn: error: unknown task 'foo'; valid tasks: digits, randman, yinyang")
+        "snnlearn: error: unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, "
+        "yinyang, tonic:<NAME>")
+
+
+def test_task_without_its_data_on_disk_fails_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SNNLEARN_DATA", str(tmp_path))
+    status, out, err = _main(capsys, "train", "--task", "shd", "--out", str(tmp_path / "run"),
+                             "--no-progress")
+    assert status == 1 and out == ""
+    assert "shd" in _one_line(err).lower() and str(tmp_path) in err
 
 
 def test_train_then_evaluate_and_resume(

@@ -6,11 +6,13 @@ from snnlearn.experiments import registry
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 
-RULE_IDS = ("bptt", "decolle", "dfa", "eprop", "eventprop", "fa", "superspike")
+RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", "eventprop",
+            "evolution", "fa", "hebbian", "meta_plasticity", "rstdp", "stdp", "superspike")
+"""Every rule id of the design, each with its own file in ``learning/``."""
 
 
 def test_registries_are_explicit_and_read_only() -> None:
-    assert set(registry.TASKS) == {"yinyang", "randman", "digits"}
+    assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist"}
     assert set(registry.RULES) == set(RULE_IDS)
     assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams}
     with pytest.raises(TypeError):
@@ -30,14 +32,37 @@ def test_make_rule() -> None:
 
 
 def test_make_task_unknown_lists_choices() -> None:
-    match = r"unknown task 'foo'; valid tasks: digits, randman, yinyang"
+    match = r"unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, yinyang, tonic:"
     with pytest.raises(ValueError, match=match):
         registry.make_task("foo")
 
 
-def test_tonic_prefix_is_recognised_but_unsupported() -> None:
-    with pytest.raises(ValueError, match=r"tonic.*not supported.*valid tasks: digits"):
-        registry.make_task("tonic:NMNIST")
+def test_tonic_ids_are_accepted_by_form_without_importing_tonic() -> None:
+    assert registry.check_task_id("tonic:NMNIST") == "tonic:NMNIST"
+    for bad in ("tonic:", "tonic:N-MNIST", "tonic:a b"):
+        with pytest.raises(ValueError, match=r"tonic:<NAME>.*e\.g\. 'tonic:NMNIST'"):
+            registry.check_task_id(bad)
+
+
+def test_make_task_tonic_without_tonic_or_data_says_why(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("SNNLEARN_DATA", str(tmp_path))
+    try:
+        import tonic  # noqa: F401
+    except ModuleNotFoundError:
+        with pytest.raises(ModuleNotFoundError, match="pip install tonic"):
+            registry.make_task("tonic:NMNIST")
+    else:
+        with pytest.raises(FileNotFoundError, match="NMNIST is not on disk"):
+            registry.make_task("tonic:NMNIST")
+
+
+@pytest.mark.parametrize("task_id", ["shd", "ssc", "mnist"])
+def test_file_tasks_name_the_missing_files(
+        task_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("SNNLEARN_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        registry.make_task(task_id)
 
 
 def test_neuron_ids() -> None:

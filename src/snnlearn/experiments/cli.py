@@ -149,7 +149,8 @@ def _report(result: Result) -> str:
 
 
 def _list() -> str:
-    lines = ["tasks:", *sorted(registry.TASKS), "rules:", *sorted(registry.RULES),
+    lines = ["tasks:", *sorted(registry.TASKS), f"{registry.TONIC_PREFIX}<NAME>",
+             "rules:", *sorted(registry.RULES),
              "neurons:", *sorted(registry.NEURONS)]
     return "\n".join(lines)
 
@@ -202,10 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted; continue the run with `{PROG} resume {run_dir}`",
               file=sys.stderr)
         return 130
-    except (CheckpointError, FileExistsError, TrainingError) as err:
-        return _fail(str(err), 1)
     except DeviceUnavailableError as err:
         return _fail(str(err), 2)
+    except (CheckpointError, FileExistsError, TrainingError) as err:
+        return _fail(str(err), 1)
+    except (FileNotFoundError, ModuleNotFoundError, ValueError) as err:
+        # a task's data missing or malformed on disk, or an optional dependency not installed
+        return _fail(str(err), 1)
     print(_report(result))
     return 0
 

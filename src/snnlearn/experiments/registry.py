@@ -42,12 +42,37 @@ def _digits() -> Task:
     return Digits()
 
 
+def _shd() -> Task:
+    from snnlearn.tasks.shd import SpikingSpeech
+
+    return SpikingSpeech("shd")
+
+
+def _ssc() -> Task:
+    from snnlearn.tasks.shd import SpikingSpeech
+
+    return SpikingSpeech("ssc")
+
+
+def _mnist() -> Task:
+    from snnlearn.tasks.mnist import MNIST
+
+    return MNIST()
+
+
 TASKS: Mapping[str, TaskFactory] = MappingProxyType({
     "yinyang": _yinyang,
     "randman": _randman,
     "digits": _digits,
+    "shd": _shd,
+    "ssc": _ssc,
+    "mnist": _mnist,
 })
-"""Task id -> factory building the task with its default settings."""
+"""Task id -> factory building the task with its default settings.
+
+``shd``, ``ssc`` and ``mnist`` read their files from ``$SNNLEARN_DATA`` (default ``~/data``);
+``tonic:<NAME>`` ids are handled by :func:`make_task` (see :mod:`snnlearn.tasks.tonic_task`).
+"""
 
 
 def _superspike() -> LearningRule:
@@ -86,9 +111,37 @@ def _eventprop() -> LearningRule:
     return EventProp()
 
 
+def _conversion() -> LearningRule:
+    from snnlearn.learning.conversion import ANNConversion
+
+    return ANNConversion()
+
+
+def _evolution() -> LearningRule:
+    from snnlearn.learning.evolution import Evolution
+
+    return Evolution()
+
+
+def _stdp() -> LearningRule:
+    from snnlearn.learning.stdp import STDP
+
+    return STDP()
+
+
+def _hebbian() -> LearningRule:
+    from snnlearn.learning.hebbian import Hebbian
+
+    return Hebbian()
+
+
 RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "bptt": BPTT,
+    "stdp": _stdp,
+    "hebbian": _hebbian,
     "eventprop": _eventprop,
+    "conversion": _conversion,
+    "evolution": _evolution,
     "fa": _fa,
     "dfa": _dfa,
     "eprop": _eprop,
@@ -115,18 +168,23 @@ def _choices(ids: object) -> str:
 def check_task_id(task_id: object) -> str:
     """Return ``task_id`` if it names a known task, else raise ``ValueError`` listing the ids.
 
-    ``tonic:<NAME>`` ids are reserved for datasets read through tonic; they are recognised but not
-    available in this version, and say so.
+    ``tonic:<NAME>`` names a data set read through tonic; only its form is checked here (``NAME``
+    a Python identifier), so that tonic need not be installed or imported: :func:`make_task`
+    checks that tonic has such a data set.
     """
     tasks = TASKS
     if isinstance(task_id, str) and task_id in tasks:
         return task_id
     if isinstance(task_id, str) and task_id.startswith(TONIC_PREFIX):
+        if task_id[len(TONIC_PREFIX):].isidentifier():
+            return task_id
         raise ValueError(
-            f"task {task_id!r}: tonic datasets ('{TONIC_PREFIX}<NAME>') are not supported in this "
-            f"version; valid tasks: {_choices(tasks)}"
+            f"task {task_id!r}: a tonic task id is '{TONIC_PREFIX}<NAME>' with NAME a class of "
+            f"tonic.datasets, e.g. '{TONIC_PREFIX}NMNIST'; other valid tasks: {_choices(tasks)}"
         )
-    raise ValueError(f"unknown task {task_id!r}; valid tasks: {_choices(tasks)}")
+    raise ValueError(
+        f"unknown task {task_id!r}; valid tasks: {_choices(tasks)}, {TONIC_PREFIX}<NAME>"
+    )
 
 
 def check_rule_id(rule_id: object) -> str:
@@ -153,8 +211,16 @@ def make_task(task_id: str) -> Task:
 
     Raises:
         ValueError: an unknown or unsupported id (the message lists the valid ones).
+        FileNotFoundError: a task that reads files (``shd``, ``ssc``, ``mnist``,
+            ``tonic:<NAME>``) cannot find them (the message lists the paths looked at).
+        ModuleNotFoundError: the task's optional dependency (h5py, tonic) is missing.
     """
-    return TASKS[check_task_id(task_id)]()
+    task_id = check_task_id(task_id)
+    if task_id.startswith(TONIC_PREFIX) and task_id not in TASKS:
+        from snnlearn.tasks.tonic_task import TonicTask
+
+        return TonicTask(task_id[len(TONIC_PREFIX):])
+    return TASKS[task_id]()
 
 
 def make_rule(rule_id: str) -> LearningRule:
