@@ -135,6 +135,12 @@ def _hebbian() -> LearningRule:
     return Hebbian()
 
 
+def _meta_plasticity() -> LearningRule:
+    from snnlearn.learning.meta_plasticity import MetaPlasticity
+
+    return MetaPlasticity()
+
+
 RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "bptt": BPTT,
     "stdp": _stdp,
@@ -147,6 +153,7 @@ RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "eprop": _eprop,
     "superspike": _superspike,
     "decolle": _decolle,
+    "meta_plasticity": _meta_plasticity,
 })
 """Learning-rule id -> rule class (constructed with no arguments)."""
 

@@ -1,7 +1,7 @@
 """Dense (fully connected) spiking layer: weights only, neuron state passed in and returned.
 
 Per step: ``I_t = W x_t + b + W_rec z_{t-1}`` (the recurrent term only when ``recurrent=True``),
-then the neuron model's step (``LIFParams`` or ``ALIFParams``) turns ``I_t`` into spikes.
+then the neuron model's step (LIF, ALIF, Izhikevich or Hodgkin-Huxley) turns ``I_t`` into spikes.
 """
 
 from __future__ import annotations
@@ -12,12 +12,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlearn.neurons import ALIFParams, ALIFState, LIFParams, LIFState
+from snnlearn.kernels.spike_matmul import spike_linear
+from snnlearn.neurons import (
+    ALIFParams,
+    ALIFState,
+    HHParams,
+    HHState,
+    IzhikevichParams,
+    IzhikevichState,
+    LIFParams,
+    LIFState,
+)
 
 __all__ = ["SpikingDense", "NeuronParams", "NeuronState"]
 
-NeuronParams = LIFParams | ALIFParams
-NeuronState = LIFState | ALIFState
+NeuronParams = LIFParams | ALIFParams | IzhikevichParams | HHParams
+NeuronState = LIFState | ALIFState | IzhikevichState | HHState
 
 
 def check_layer_args(owner: str, n_in: object, n_out: object, weight_scale: float) -> None:
@@ -52,7 +62,9 @@ class SpikingDense(nn.Module):
     Args:
         n_in: number of presynaptic inputs.
         n_out: number of neurons.
-        neuron: neuron parameters (:class:`LIFParams` or :class:`ALIFParams`).
+        neuron: neuron parameters (:class:`LIFParams`, :class:`ALIFParams`,
+            :class:`IzhikevichParams` or :class:`HHParams`; the last two take inputs in mV or
+            uA/cm^2, so their weights must be scaled accordingly).
         recurrent: add all-to-all recurrent synapses ``W_rec`` (no self-connections).
         bias: add a learnable constant input current per neuron.
         weight_scale: initial weights have standard deviation ``weight_scale / sqrt(n_in)``.
@@ -81,9 +93,10 @@ class SpikingDense(nn.Module):
         super().__init__()
         check_layer_args("SpikingDense", n_in, n_out, weight_scale)
         neuron = LIFParams() if neuron is None else neuron
-        if not isinstance(neuron, (LIFParams, ALIFParams)):
+        if not isinstance(neuron, (LIFParams, ALIFParams, IzhikevichParams, HHParams)):
             raise ValueError(
-                f"SpikingDense.neuron must be LIFParams or ALIFParams, got {type(neuron).__name__}"
+                "SpikingDense.neuron must be LIFParams, ALIFParams, IzhikevichParams or HHParams, "
+                f"got {type(neuron).__name__}"
             )
         factory = {"device": device, "dtype": dtype}
         self.n_in, self.n_out, self.neuron = n_in, n_out, neuron
@@ -104,8 +117,13 @@ class SpikingDense(nn.Module):
                 self.recurrent_weight.fill_diagonal_(0.0)
 
     def project(self, x: Tensor) -> Tensor:
-        """Feed-forward input current ``W x + b`` for one step or a whole sequence."""
-        return F.linear(x, self.weight, self.bias)
+        """Feed-forward input current ``W x + b`` for one step or a whole sequence.
+
+        On the CPU a mostly-zero input (spikes) takes the event-driven path of
+        :func:`snnlearn.kernels.spike_matmul.spike_linear`: the same product and gradients, to
+        rounding, computed from the nonzero inputs only.
+        """
+        return spike_linear(x, self.weight, self.bias)
 
     def initial_state(
         self, batch_size: int, *, device: torch.device | str | None = None,
