@@ -337,3 +337,36 @@ def test_a_tiny_task_is_learned():
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
     assert (rule.simulate(net, x).outputs.mean(dim=0).argmax(dim=1) == labels).all()
+
+
+@pytest.mark.parametrize("hidden", [[4], [6, 5]], ids=["one_hidden", "two_hidden"])
+def test_compiled_cpu_forward_equals_the_torch_loop(hidden, monkeypatch):
+    """The numba forward (used on CPU) and the vectorised torch loop give the same spikes: same
+    counts, steps, batches and neurons, times and currents within the root tolerance; and so the
+    same outputs and gradients."""
+    import snnlearn.learning.eventprop as ep
+
+    if not ep.numba_available():
+        pytest.skip("numba is not installed")
+    net = small_net(hidden)
+    x = (torch.rand(60, 2, 3, generator=gen(5)) < 0.25).to(F64)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(ep, "numba_available", lambda c=compiled: c)
+        rule = EventProp()
+        r = rule.simulate(net, x)
+        rule.assign_grads(net, r, loss_fn(r.outputs))
+        times = r.extras["spike_times"]
+        results.append((r, times, [p.grad.clone() for p in net.parameters()]))
+    (ra, ta, ga), (rb, tb, gb) = results
+    assert sum(int(z.sum()) for z in ra.spikes) > 20
+    for za, zb in zip(ra.spikes, rb.spikes, strict=True):
+        assert torch.equal(za, zb)
+    for sa, sb in zip(ta, tb, strict=True):
+        ka = torch.argsort(sa.time + 10.0 * (sa.batch * 1000 + sa.neuron))
+        kb = torch.argsort(sb.time + 10.0 * (sb.batch * 1000 + sb.neuron))
+        assert torch.equal(sa.batch[ka], sb.batch[kb]) and torch.equal(sa.neuron[ka], sb.neuron[kb])
+        torch.testing.assert_close(sa.time[ka], sb.time[kb], rtol=0, atol=1e-12)
+    torch.testing.assert_close(ra.outputs, rb.outputs, rtol=1e-9, atol=1e-12)
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-10)

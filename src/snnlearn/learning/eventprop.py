@@ -87,6 +87,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnlearn.kernels.dispatch import numba_available
 from snnlearn.layers import Network, Readout
 from snnlearn.learning.base import LearningRule, Rollout
 from snnlearn.neurons import LIFParams, LIFState, LIState
@@ -267,7 +268,19 @@ def _schedule(ev: _Events, n_steps: int, batch_size: int) -> list[list[Tensor]]:
 def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | None,
                  pre: _Events | None, n_steps: int, batch_size: int
                  ) -> tuple[_Events, Tensor, Tensor]:
-    """Event-exact forward pass of one LIF layer; returns its spikes and final ``(u, I)``."""
+    """Event-exact forward pass of one LIF layer; returns its spikes and final ``(u, I)``.
+
+    On the CPU with numba the compiled loop of :mod:`snnlearn.learning._eventprop_cpu` runs it
+    (same equations, per neuron); otherwise the vectorised torch loop below.
+    """
+    if w.device.type == "cpu" and numba_available():
+        from snnlearn.learning._eventprop_cpu import lif_forward_compiled
+
+        ev, u, i = lif_forward_compiled(
+            w, b, d.tau_mem, d.tau_syn, d.r, d.theta, d.u_reset, dt, x,
+            None if pre is None else (pre.step, pre.offset, pre.batch, pre.neuron),
+            n_steps, batch_size)
+        return _Events(ev[0], ev[1], ev[2], ev[3], ev[4]), u, i
     u = w.new_zeros(batch_size, w.shape[0])
     i = torch.zeros_like(u)
     sched = _schedule(pre, n_steps, batch_size) if pre is not None else None
