@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CheckpointError
-from snnlearn.experiments.compare import compare
+from snnlearn.experiments.compare import compare, compare_activity
 from snnlearn.experiments.config import DEVICES, Config, read_toml
 from snnlearn.experiments.runner import (
     DeviceUnavailableError,
@@ -60,7 +61,7 @@ def _hidden(text: str) -> list[int]:
     return sizes
 
 
-COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export")
+COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export", "plot", "bench")
 
 
 def _rules(text: str) -> list[str]:
@@ -68,6 +69,19 @@ def _rules(text: str) -> list[str]:
     if not rules:
         raise argparse.ArgumentTypeError(f"invalid rule list {text!r}; expected e.g. bptt,eprop")
     return rules
+
+
+def _strengths(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"invalid strengths {text!r}; expected numbers >= 0 separated by commas, e.g. "
+            "0,1e-3,1e-2"
+        )
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
     train.add_argument("--neuron", help="hidden neuron model: lif or alif")
     train.add_argument("--activity-reg", type=float, help="activity regulariser strength")
+    train.add_argument("--max-delay", type=float, help="learnable synaptic delays up to this "
+                       "many seconds (rule bptt; see docs/delays.md)")
+    train.add_argument("--distributed", action="store_true", default=None,
+                       help="data-parallel over the processes that torchrun starts "
+                            "(see docs/distributed.md)")
+    train.add_argument("--tensorboard", action="store_true", default=None,
+                       help="also log metrics to OUT/tensorboard (needs the tensorboard package)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
@@ -107,15 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--seed", type=int, default=0, help="the seed of every run (default 0)")
     cmp.add_argument("--device", default="cpu", help=f"one of {', '.join(DEVICES)} (default cpu)")
     cmp.add_argument("--out", type=Path, help="comparison folder (default runs/compare-<task>)")
+    cmp.add_argument("--activity-reg", type=_strengths, help="sweep the activity regulariser "
+                     "over these strengths, e.g. 0,1e-3,1e-2 (adds tradeoff.md and .svg)")
     ev = add("evaluate", help="print the summary of a finished run")
     ev.add_argument("dir", type=Path, help="the run folder")
     add("list", help="list every task, rule and neuron id")
+    bench = add("bench", help="time the BENCHMARKS.md training step in snnlearn and the "
+                "installed peers; writes bench.json and bench.md")
+    bench.add_argument("--device", default="cpu", help=f"one of {', '.join(DEVICES)} "
+                       "(default cpu)")
+    bench.add_argument("--peers", type=_names, default=["snntorch", "norse", "spikingjelly"],
+                       help="comma-separated peers (default snntorch,norse,spikingjelly; '' for "
+                            "none)")
+    bench.add_argument("--shapes", nargs="+", metavar="B,T,H,L",
+                       help="shapes to run (default: the device's shapes in BENCHMARKS.md)")
+    bench.add_argument("--repeats", type=int, default=10, help="timed steps per library and "
+                       "shape (default 10)")
+    bench.add_argument("--out", type=Path, help="output folder (default runs/bench-<device>)")
     exp = add("export", help="write a run's best-validation network as a NIR graph")
     exp.add_argument("dir", type=Path, help="the run folder")
     exp.add_argument("--nir", required=True, type=Path, help="the .nir file to write")
     exp.add_argument("--subtract-reset-as-hard", action="store_true",
                      help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
                           "no subtractive reset; see docs/nir.md)")
+    plot = add("plot", help="write a run's charts (curves, raster, membrane traces, firing "
+               "rates) to DIR/plots/*.svg and DIR/plots/index.html; for a compare folder, "
+               "every rule's, embedded in its report.html")
+    plot.add_argument("dir", type=Path, help="the run folder (or `snnlearn compare` folder)")
+    plot.add_argument("--samples", type=int, default=3,
+                      help="test samples shown in the raster and traces (default 3)")
     return parser
 
 
@@ -131,6 +172,8 @@ def _config(args: argparse.Namespace) -> Config:
         "task": args.task, "rule": args.rule, "epochs": args.epochs, "seed": args.seed,
         "device": args.device, "out": args.out, "batch_size": args.batch_size, "lr": args.lr,
         "hidden": args.hidden, "neuron": args.neuron, "activity_reg": args.activity_reg,
+        "distributed": args.distributed, "tensorboard": args.tensorboard,
+        "delays": args.max_delay,
     }
     base = read_toml(args.config) if args.config is not None else {}
     if args.task is None and "task" not in base:
@@ -178,8 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "compare":
         return _compare(args)
+    if args.command == "plot":
+        return _plot(args)
     if args.command == "export":
         return _export(args)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "evaluate":
         try:
             print(json.dumps(dict(read_summary(args.dir)), indent=2))
@@ -230,15 +277,23 @@ def _compare(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"compare-{args.task.replace(':', '-')}"
 
     def report(record: dict[str, Any]) -> None:
+        name = record["rule"] + (f" activity_reg={record['activity_reg']:g}"
+                                 if "activity_reg" in record else "")
         if record.get("error"):
-            print(f"{record['rule']}: failed: {record['error']}", file=sys.stderr)
+            print(f"{name}: failed: {record['error']}", file=sys.stderr)
         else:
-            print(f"{record['rule']}: test accuracy {100 * record['test_accuracy']:.1f}% "
-                  f"({record['train_seconds']:.1f} s)")
+            print(f"{name}: test accuracy {100 * record['test_accuracy']:.1f}% "
+                  f"({record['train_seconds']:.1f} s, {record['spikes_per_sample']:.1f} "
+                  "spikes/sample)")
 
     try:
-        records = compare(args.task, args.rules, out=out, epochs=args.epochs, seed=args.seed,
-                          device=args.device, on_rule=report)
+        if args.activity_reg is not None:
+            records = compare_activity(args.task, args.rules, args.activity_reg, out=out,
+                                       epochs=args.epochs, seed=args.seed, device=args.device,
+                                       on_rule=report)
+        else:
+            records = compare(args.task, args.rules, out=out, epochs=args.epochs,
+                              seed=args.seed, device=args.device, on_rule=report)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
@@ -269,6 +324,80 @@ def _export(args: argparse.Namespace) -> int:
         return _fail(message, 2)
     print(f"exported {run_dir} (epoch {ckpt['best_epoch']}, {len(net.layers)} layers) -> "
           f"{args.nir}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    """``snnlearn plot DIR``: the run's charts as SVG files and an index.html in DIR/plots."""
+    from snnlearn.experiments.plots import plot_comparison, plot_run
+
+    try:
+        if args.samples < 1:
+            raise ValueError(f"--samples must be >= 1, got {args.samples}")
+        if (args.dir / "comparison.json").exists():  # a `snnlearn compare` folder
+            page = plot_comparison(args.dir)
+        else:
+            page = plot_run(args.dir, samples=args.samples)
+    except (OSError, ValueError, CheckpointError) as err:
+        return _fail(str(err), 1)
+    print(f"plots of {args.dir} -> {page}")
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """``snnlearn bench``: the BENCHMARKS.md workload in snnlearn and every installed peer."""
+    import datetime
+    import platform
+
+    import torch
+
+    from snnlearn import bench
+
+    try:
+        if args.device not in DEVICES:
+            raise ValueError(f"unknown device {args.device!r}; valid devices: "
+                             f"{', '.join(DEVICES)}")
+        check_device(args.device)
+        peers = bench.check_peers(args.peers)
+        defaults = bench.CPU_SHAPES if args.device == "cpu" else bench.GPU_SHAPES
+        shapes = [bench.parse_shape(s) for s in args.shapes] if args.shapes else list(defaults)
+        if args.repeats < 1:
+            raise ValueError(f"repeats must be an int >= 1, got {args.repeats}")
+    except ValueError as err:
+        return _fail(str(err), 2)
+    out: Path = args.out or Path("runs") / f"bench-{args.device}"
+    command = (f"{PROG} bench --device {args.device} --peers {','.join(peers) or repr('')} "
+               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} --out {out}")
+    for name in peers:
+        if not bench.peer_installed(name):
+            print(f"{name}: skipped (not installed)", file=sys.stderr)
+
+    def report(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            if not r["skipped"]:
+                print(f"{r['B']},{r['T']},{r['H']},{r['L']} {r['library']}: "
+                      f"{r['step_ms']:.2f} ms/step, firing rate {r['firing_rate']:.4f}",
+                      file=sys.stderr)
+
+    peaks = bench.measure_peaks(args.device)
+    records = bench.run_bench(shapes, peers=peers, device=args.device, repeats=args.repeats,
+                              peaks=peaks, on_record=report)
+    device = (torch.cuda.get_device_name() if args.device == "cuda"
+              else f"{platform.processor() or platform.machine()}, "
+                   f"{torch.get_num_threads()} torch threads")
+    table = bench.to_markdown(records, peaks)
+    text = (f"# snnlearn bench\n\n- date: {datetime.datetime.now().isoformat(timespec='seconds')}"
+            f"\n- device: {args.device} ({device}); torch {torch.__version__}\n"
+            f"- command: `{command}`\n\n{table}\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / "bench.md").write_text(text)
+    print(table)
+    print(f"-> {out}/bench.json, bench.md")
     return 0
 
 

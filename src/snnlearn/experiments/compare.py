@@ -5,11 +5,16 @@ interrupted one resumed), by default in a fresh Python process so that peak memo
 per rule. The results are gathered into ``comparison.json``, ``comparison.md`` and a
 self-contained ``report.html`` (tables and inline SVG charts: validation accuracy and training
 loss per epoch, accuracy against spikes per sample).
+
+:func:`compare_activity` sweeps the activity regulariser instead (``OUT/<rule>-reg<strength>``
+per run) and adds ``tradeoff.md`` and ``tradeoff.svg``: test accuracy against spikes per sample,
+the energy/performance trade-off, also drawn in the report.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -19,17 +24,26 @@ from typing import Any
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
 from snnlearn.plot.report import comparison_html, comparison_markdown
+from snnlearn.plot.tradeoff import tradeoff_chart, tradeoff_markdown
 
-__all__ = ["TrainFn", "compare", "train_in_subprocess", "load_run"]
+__all__ = ["TrainFn", "compare", "train_in_subprocess", "load_run", "SweepTrainFn",
+           "compare_activity"]
 
 TrainFn = Callable[[str, str, Path, "int | None", int, str], None]
 """``train(task, rule, run_dir, epochs, seed, device)``: produce a finished run in ``run_dir``."""
 
 
+SweepTrainFn = Callable[[str, str, Path, "int | None", int, str, float], None]
+"""``train(task, rule, run_dir, epochs, seed, device, activity_reg)``: one run of a sweep."""
+
+
 def train_in_subprocess(
-    task: str, rule: str, run_dir: Path, epochs: int | None, seed: int, device: str
+    task: str, rule: str, run_dir: Path, epochs: int | None, seed: int, device: str,
+    activity_reg: float = 0.0,
 ) -> None:
     """Train (or resume) one rule with ``python -m snnlearn`` in a fresh process.
+
+    ``activity_reg`` is the activity-regulariser strength of the run (0: none).
 
     Raises:
         RuntimeError: the run failed; the message is the process's last error line.
@@ -41,6 +55,8 @@ def train_in_subprocess(
                "--out", str(run_dir), "--no-progress"]
         if epochs is not None:
             cmd += ["--epochs", str(epochs)]
+        if activity_reg:
+            cmd += ["--activity-reg", repr(float(activity_reg))]
     proc = subprocess.run([sys.executable, "-m", "snnlearn", *cmd], capture_output=True,
                           text=True, check=False)
     if proc.returncode != 0:
@@ -110,3 +126,85 @@ def _write(out: Path, task: str, seed: int, epochs: int | None,
     (out / "comparison.json").write_text(json.dumps(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, records) + "\n")
     (out / "report.html").write_text(comparison_html(task, records))
+
+
+def compare_activity(
+    task: str, rules: Sequence[str], strengths: Sequence[float], *, out: str | Path,
+    epochs: int | None = None, seed: int = 0, device: str = "cpu",
+    train: SweepTrainFn = train_in_subprocess,
+    on_rule: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train every rule at every activity-regulariser strength; write the trade-off files.
+
+    Writes what :func:`compare` writes (one table row and chart point per run, labelled
+    ``<rule> reg=<strength>``) plus ``tradeoff.md`` (activity_reg, test accuracy, spikes and
+    synaptic operations per sample) and ``tradeoff.svg`` (test accuracy against spikes per
+    sample, one marker per run), which the report also shows.
+
+    Args:
+        task: task id.
+        rules: rule ids (each at most once).
+        strengths: ``activity_reg`` values (each finite, >= 0, at most once).
+        out: folder of the sweep; each run goes to ``out/<rule>-reg<strength>``.
+        epochs: epochs per run (``None``: the task default).
+        seed: the seed of every run (same initial weights and data order).
+        device: ``"cpu"`` or ``"cuda"``.
+        train: how one run is produced (default: a fresh ``python -m snnlearn`` process).
+        on_rule: called with each run's record as soon as it is known.
+
+    Returns:
+        One record per run: ``rule``, ``activity_reg`` and the run's summary and curve, or
+        ``{"rule", "activity_reg", "error"}`` if it failed.
+
+    Raises:
+        ValueError: an unknown task or rule id, a rule or strength listed twice, or an empty,
+            negative or non-finite strength.
+    """
+    registry.check_task_id(task)
+    if not rules:
+        raise ValueError(f"no rules given; valid rules: {', '.join(sorted(registry.RULES))}")
+    for rule in rules:
+        registry.check_rule_id(rule)
+    if len(set(rules)) != len(rules):
+        raise ValueError(f"each rule may be listed once, got {', '.join(rules)}")
+    values = [float(v) for v in strengths]
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ValueError(f"activity_reg strengths must be finite numbers >= 0 (e.g. "
+                         f"0,1e-3,1e-2), got {list(strengths)!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"each activity_reg strength may be listed once, got {values}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    for rule in rules:
+        for reg in values:
+            run_dir = out / f"{rule}-reg{reg:g}"
+            try:
+                if not (run_dir / "summary.json").exists():
+                    train(task, rule, run_dir, epochs, seed, device, reg)
+                record = {"rule": rule, **load_run(run_dir), "activity_reg": reg}
+            except (RuntimeError, OSError, ValueError) as err:
+                record = {"rule": rule, "activity_reg": reg, "error": " ".join(str(err).split())}
+            records.append(record)
+            if on_rule is not None:
+                on_rule(record)
+            _write_sweep(out, task, seed, epochs, records)
+    return records
+
+
+def _write_sweep(out: Path, task: str, seed: int, epochs: int | None,
+                 records: list[dict[str, Any]]) -> None:
+    labelled = [{**r, "rule": f"{r['rule']} reg={r['activity_reg']:g}"} for r in records]
+    payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
+    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.md").write_text(comparison_markdown(task, labelled) + "\n")
+    (out / "tradeoff.md").write_text(tradeoff_markdown(task, records) + "\n")
+    chart = tradeoff_chart(records)
+    (out / "tradeoff.svg").write_text(chart + "\n")
+    html = comparison_html(task, labelled)
+    end = "</div></body></html>"  # the report's chart row closes its page
+    if html.endswith(end):
+        html = html[: -len(end)] + chart + end
+    else:
+        html = html.replace("</body>", f"<div>{chart}</div></body>")
+    (out / "report.html").write_text(html)

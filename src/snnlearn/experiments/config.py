@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from snnlearn.experiments import registry
 
-__all__ = ["Config", "DEVICES"]
+__all__ = ["Config", "DEVICES", "with_defaults"]
 
 Device = Literal["cpu", "cuda"]
 DEVICES: tuple[Device, ...] = ("cpu", "cuda")
@@ -28,6 +28,9 @@ def _is_int(value: object) -> bool:
 
 
 LR_SCHEDULES = ("cosine", "constant")
+DELAY_RULES = ("bptt",)
+"""Rules that train :class:`~snnlearn.layers.DelayedDense` layers (the others read the weights
+directly and would ignore the delays)."""
 
 
 def epoch_lr(lr: float, schedule: str, epoch: int, epochs: int) -> float:
@@ -72,6 +75,14 @@ class Config:
         eval_every: evaluate on the validation split every this many epochs (and after the last).
         lr_schedule: ``"cosine"`` (learning rate annealed to 0 over the run, a pure function of
             the epoch so that resuming is exact) or ``"constant"``.
+        distributed: data-parallel training over the processes that ``torchrun`` starts (see
+            :mod:`snnlearn.experiments.distributed`); the result is that of one process on the
+            same global ``batch_size``.
+        tensorboard: also log the metrics to TensorBoard in ``<out>/tensorboard`` (needs the
+            ``tensorboard`` package).
+        delays: largest learnable synaptic delay (s, > 0) of the spiking layers' feed-forward
+            synapses (:class:`~snnlearn.layers.DelayedDense`); ``None`` (default) for none.
+            Only with the rules of ``DELAY_RULES``, which differentiate through the delays.
 
     Raises:
         ValueError: an unknown id (the message lists the valid ones) or an out-of-range value.
@@ -100,6 +111,9 @@ class Config:
     grad_clip: float | None = None
     eval_every: int = 1
     lr_schedule: str = "cosine"
+    distributed: bool = False
+    tensorboard: bool = False
+    delays: float | None = None
 
     def __post_init__(self) -> None:
         registry.check_task_id(self.task)
@@ -131,6 +145,17 @@ class Config:
             raise ValueError(
                 f"activity_reg must be a finite number >= 0, got {self.activity_reg!r}"
             )
+        for name in ("distributed", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.delays is not None:
+            if not (_is_number(self.delays) and self.delays > 0):
+                raise ValueError(f"delays (the largest delay, s) must be a finite number > 0 or "
+                                 f"None, got {self.delays!r}")
+            if self.rule not in DELAY_RULES:
+                raise ValueError(f"delays needs a rule that learns through the delayed synapses "
+                                 f"({', '.join(DELAY_RULES)}), got rule {self.rule!r}; drop "
+                                 "delays or use one of those rules")
         if self.recurrent is not None and not isinstance(self.recurrent, bool):
             raise ValueError(f"recurrent must be true or false, got {self.recurrent!r}")
         if self.out is not None and not (isinstance(self.out, str) and self.out):
@@ -192,6 +217,21 @@ class Config:
     def merged(self, overrides: Mapping[str, Any]) -> Config:
         """A copy with ``overrides`` applied (``None`` values are ignored)."""
         return type(self).from_dict(merge(self.to_dict(), overrides))
+
+
+def with_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` plus the default of every :class:`Config` key it lacks that has one.
+
+    A config written before a key was added to :class:`Config` (such as ``distributed``) thus
+    compares equal to the same config written after.
+
+    Example:
+        >>> with_defaults({"task": "yinyang"})["distributed"]
+        False
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)
+                if f.default is not dataclasses.MISSING}
+    return {**defaults, **data}
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

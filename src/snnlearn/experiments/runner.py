@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from snnlearn.experiments import registry
+from snnlearn.experiments import distributed, registry
 from snnlearn.experiments.checkpoint import (
     CHECKPOINT_NAME,
     FORMAT_VERSION,
@@ -38,9 +38,10 @@ from snnlearn.experiments.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from snnlearn.experiments.config import Config, epoch_lr
+from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
-from snnlearn.layers import Network, build_network
+from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
+from snnlearn.layers import DelayParams, Network, build_network
 from snnlearn.layers.dense import NeuronParams
 from snnlearn.learning import LearningRule
 from snnlearn.learning.base import EpochContext
@@ -155,10 +156,13 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
         neuron=_neuron_params(cfg.neuron, task.defaults.neuron),
         readout=task.defaults.readout, recurrent=bool(cfg.recurrent),
         gain=cfg.gain if cfg.gain is not None else 1.0,
+        delays=None if cfg.delays is None else DelayParams(max_delay=cfg.delays),
         generator=torch.Generator().manual_seed(cfg.seed),
     ).to(cfg.device)
     rule = registry.make_rule(cfg.rule)
     rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
+    assert cfg.batch_size is not None
+    distributed.check_supported(rule, len(task.split("train")), cfg.batch_size)  # if world > 1
     return net, rule, torch.optim.Adam(net.parameters(), lr=cfg.lr)
 
 
@@ -224,24 +228,31 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
         DeviceUnavailableError: ``cfg.device`` is ``"cuda"`` but there is no GPU.
         FileExistsError: the run folder already holds a run (resume it or pick another ``out``).
         TrainingError: the loss became NaN or infinite.
+        ModuleNotFoundError: ``cfg.tensorboard`` without the ``tensorboard`` package.
+        RuntimeError: ``cfg.distributed`` in a process that ``torchrun`` did not start.
     """
     check_device(cfg.device)
+    if cfg.tensorboard:
+        check_tensorboard()
     run_dir = default_run_dir(cfg)
-    for name in (CHECKPOINT_NAME, "summary.json"):
-        if (run_dir / name).exists():
+    with distributed.session(cfg.distributed, cfg.device):  # a no-op unless cfg.distributed
+        held = [n for n in (CHECKPOINT_NAME, "summary.json") if (run_dir / n).exists()]
+        if distributed.any_rank(bool(held)):  # every rank refuses together
             raise FileExistsError(
-                f"{str(run_dir)!r} already holds a run ({name}); continue it with "
-                f"`snnlearn resume {run_dir}` or choose another --out"
+                f"{str(run_dir)!r} already holds a run ({held[0] if held else CHECKPOINT_NAME}); "
+                f"continue it with `snnlearn resume {run_dir}` or choose another --out"
             )
-    task = registry.make_task(cfg.task)
-    cfg = resolve_config(cfg, task)
-    net, rule, optimizer = _build(cfg, task)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "config.json", cfg.to_dict())
-    _write_json(run_dir / "env.json", collect_env(cfg.device))
-    _write_metrics(run_dir / "metrics.jsonl", [])
-    state = _Progress(best_model=_clone(net), best_rule_state=copy.deepcopy(rule.state_dict()))
-    return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+        task = registry.make_task(cfg.task)
+        cfg = resolve_config(cfg, task)
+        net, rule, optimizer = _build(cfg, task)
+        if distributed.is_main():  # rank 0 alone writes the run folder
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write_json(run_dir / "config.json", cfg.to_dict())
+            _write_json(run_dir / "env.json", collect_env(cfg.device))
+            _write_metrics(run_dir / "metrics.jsonl", [])
+        state = _Progress(best_model=_clone(net),
+                          best_rule_state=copy.deepcopy(rule.state_dict()))
+        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
 
 
 def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
@@ -266,6 +277,8 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
             "folder made by `snnlearn train`?"
         ) from None
     ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
+    # keys added to Config since the run started (e.g. distributed) count as their defaults
+    saved, ckpt["config"] = with_defaults(saved), with_defaults(ckpt["config"])
     if saved != ckpt["config"]:
         changed = sorted(k for k in set(saved) | set(ckpt["config"])
                          if saved.get(k) != ckpt["config"].get(k))
@@ -276,20 +289,24 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         )
     cfg = Config.from_dict(ckpt["config"])
     check_device(cfg.device)
-    task = registry.make_task(cfg.task)
-    net, rule, optimizer = _build(cfg, task)
-    net.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    rule.load_state_dict(ckpt.get("rule_state", {}))
-    state = _Progress(
-        epoch=ckpt["epoch"],
-        best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
-        best_rule_state=ckpt.get("best_rule_state", {}),
-        best_epoch=ckpt["best_epoch"], best_val_accuracy=ckpt["best_val_accuracy"],
-        history=list(ckpt["history"]), train_seconds=ckpt["train_seconds"],
-    )
-    _write_metrics(run_dir / "metrics.jsonl", state.history)  # drop lines past the checkpoint
-    return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+    if cfg.tensorboard:
+        check_tensorboard()
+    with distributed.session(cfg.distributed, cfg.device):  # every rank reads the checkpoint
+        task = registry.make_task(cfg.task)
+        net, rule, optimizer = _build(cfg, task)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rule.load_state_dict(ckpt.get("rule_state", {}))
+        state = _Progress(
+            epoch=ckpt["epoch"],
+            best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
+            best_rule_state=ckpt.get("best_rule_state", {}),
+            best_epoch=ckpt["best_epoch"], best_val_accuracy=ckpt["best_val_accuracy"],
+            history=list(ckpt["history"]), train_seconds=ckpt["train_seconds"],
+        )
+        if distributed.is_main():  # drop lines past the checkpoint
+            _write_metrics(run_dir / "metrics.jsonl", state.history)
+        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
 
 
 def load_network(run_dir: str | Path, *, best: bool = True,
@@ -322,12 +339,16 @@ class _Session:
     state: _Progress
     run_dir: Path
     progress: bool
+    log: TensorBoardLog | None = None
 
     def train(self, on_epoch: EpochCallback | None) -> Result:
         """Train the remaining epochs, then test and write ``summary.json``."""
         cfg, state = self.cfg, self.state
         assert cfg.epochs is not None  # type narrowing: resolve_config fills every None
         train, val = self.task.split("train"), self.task.split("val")
+        self.progress = self.progress and distributed.is_main()
+        if cfg.tensorboard and distributed.is_main():
+            self.log = TensorBoardLog(self.run_dir)
         with tqdm(total=cfg.epochs, initial=state.epoch, unit="epoch", disable=not self.progress,
                   desc=f"{cfg.task}/{cfg.rule}") as bar:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
@@ -367,15 +388,22 @@ class _Session:
             task=task, data=data, epoch=epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
             generator=g, optimizer=self.optimizer, lr=lr, device=device))
         if own is not None:
+            if distributed.world_size() > 1:
+                raise ValueError(f"rule {cfg.rule!r} trains with its own epoch loop, which "
+                                 "--distributed cannot share out; train it without --distributed")
             return own
         order = torch.randperm(len(data), generator=g)
         total_loss, correct = 0.0, 0
+        world = distributed.world_size()
         batches = range(0, len(data), cfg.batch_size)
         for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
                       desc=f"epoch {epoch}"):
             index = order[i:i + cfg.batch_size]
             x = task.encode(data.inputs[index], generator=g).to(device)
             y = data.labels[index].to(device)
+            if world > 1:  # distributed: this rank's shard (the batch is encoded whole, above)
+                part = distributed.shard(torch.arange(len(index), device=device))
+                x, y = x[:, part], y[part]
             rollout = self.rule.simulate(net, x)
             loss = task.loss(rollout.outputs, y)
             if cfg.activity_reg > 0:
@@ -383,6 +411,8 @@ class _Session:
 
                 loss = loss + activity_regularizer(rollout.spikes, strength_upper=cfg.activity_reg)
             value = float(loss.detach())
+            if world > 1:  # distributed: the global batch's mean loss, the same on every rank
+                value = distributed.all_reduce_sum([value * len(y)], device)[0] / len(index)
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {value} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
@@ -392,11 +422,14 @@ class _Session:
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.rule.assign_grads(net, rollout, loss, target=y)
+            distributed.all_reduce_grads(net.parameters(), len(y))  # a no-op in one process
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             self.optimizer.step()
             total_loss += value * len(index)
             correct += int((task.predict(rollout.outputs.detach()) == y).sum())
+        if world > 1:  # distributed: every rank's correct predictions
+            correct = round(distributed.all_reduce_sum([correct], device)[0])
         n = max(len(data), 1)
         return total_loss / n, correct / n
 
@@ -405,16 +438,20 @@ class _Session:
         state = self.state
         state.epoch, state.train_seconds = epoch, state.train_seconds + seconds
         state.history.append(record)
-        save_checkpoint(self.run_dir / CHECKPOINT_NAME, {
-            "format_version": FORMAT_VERSION, "config": self.cfg.to_dict(), "epoch": epoch,
-            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "best_model": state.best_model, "best_rule_state": state.best_rule_state,
-            "best_epoch": state.best_epoch,
-            "best_val_accuracy": state.best_val_accuracy, "history": state.history,
-            "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
-        })
-        with (self.run_dir / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        if distributed.is_main():  # rank 0 alone writes the run folder; the others wait
+            save_checkpoint(self.run_dir / CHECKPOINT_NAME, {
+                "format_version": FORMAT_VERSION, "config": self.cfg.to_dict(), "epoch": epoch,
+                "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "best_model": state.best_model, "best_rule_state": state.best_rule_state,
+                "best_epoch": state.best_epoch,
+                "best_val_accuracy": state.best_val_accuracy, "history": state.history,
+                "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
+            })
+            with (self.run_dir / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            if self.log is not None:
+                self.log.epoch(record)
+        distributed.barrier()
 
     def finish(self) -> Result:
         """Test the final and the best-validation weights and write ``summary.json``."""
@@ -438,7 +475,10 @@ class _Session:
         if clash:
             raise ValueError(f"rule {cfg.rule!r} reports summary keys that clash: {clash}")
         summary.update(extra)
-        _write_json(self.run_dir / "summary.json", summary)
+        if distributed.is_main():
+            _write_json(self.run_dir / "summary.json", summary)
+        if self.log is not None:
+            self.log.summary(summary)
         return Result(summary=summary, run_dir=self.run_dir, network=net)
 
 

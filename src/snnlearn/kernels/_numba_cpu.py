@@ -1,4 +1,4 @@
-"""Compiled CPU loops for the fused LIF and LI sequences (private; numba).
+"""Compiled CPU loops for the fused LIF and LI sequences and the event-driven projection (numba).
 
 Each function runs the whole time loop of one population in compiled code, parallel over the
 ``M = B * N`` neurons (``prange``); the arithmetic mirrors the torch loops of
@@ -15,7 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["lif_forward", "lif_backward", "li_forward", "li_backward"]
+__all__ = ["lif_forward", "lif_backward", "li_forward", "li_backward", "csr_count", "csr_fill",
+           "csr_to_csc", "csr_matmul", "csc_matmul_t"]
 
 _OPTS = {"nogil": True, "cache": True, "parallel": True}
 _BLOCK = 256  # neurons per parallel task: the inner loop runs over contiguous memory
@@ -154,6 +155,79 @@ def li_backward(g_v, gi0, a_m, a_s, c, synapse, g_x, gv_out, gi_out):
         for k in range(hi - lo):
             gv_out[lo + k] = a_m * gv[k]
             gi_out[lo + k] = gi[k]
+
+
+@numba.njit(**_OPTS)
+def csr_count(x, counts):
+    """Nonzeros of each row of ``x [R, K]`` into ``counts [R]``."""
+    R, K = x.shape
+    for r in numba.prange(R):
+        n = 0
+        for k in range(K):
+            n += x[r, k] != 0
+        counts[r] = n
+
+
+@numba.njit(**_OPTS)
+def csr_fill(x, row_ptr, cols, vals):
+    """Column indices and values of the nonzeros of ``x [R, K]`` (CSR, ``row_ptr`` given)."""
+    R, K = x.shape
+    for r in numba.prange(R):
+        p = row_ptr[r]
+        for k in range(K):
+            v = x[r, k]
+            if v != 0:
+                cols[p] = k
+                vals[p] = v
+                p += 1
+
+
+@numba.njit(nogil=True, cache=True)
+def csr_to_csc(row_ptr, cols, vals, K, col_ptr, rows, cvals):
+    """Transpose a CSR matrix to CSC by a stable counting sort (rows ascending per column)."""
+    R = row_ptr.shape[0] - 1
+    col_ptr[:] = 0
+    for p in range(row_ptr[R]):
+        col_ptr[cols[p] + 1] += 1
+    for k in range(K):
+        col_ptr[k + 1] += col_ptr[k]
+    fill = col_ptr[:K].copy()
+    for r in range(R):
+        for p in range(row_ptr[r], row_ptr[r + 1]):
+            q = fill[cols[p]]
+            rows[q] = r
+            cvals[q] = vals[p]
+            fill[cols[p]] = q + 1
+
+
+@numba.njit(**_OPTS)
+def csr_matmul(row_ptr, cols, vals, wt, out):
+    """``out [R, N] = X wt`` for a CSR ``X [R, K]`` and a dense ``wt [K, N]``: each output row is
+    the weighted sum of the weight rows of that input row's nonzeros, in column order."""
+    R, N = out.shape
+    for r in numba.prange(R):
+        for n in range(N):
+            out[r, n] = 0
+        for p in range(row_ptr[r], row_ptr[r + 1]):
+            k = cols[p]
+            v = vals[p]
+            for n in range(N):
+                out[r, n] += v * wt[k, n]
+
+
+@numba.njit(**_OPTS)
+def csc_matmul_t(col_ptr, rows, cvals, g, dwt):
+    """``dwt [K, N] = X^T g`` for a CSC ``X [R, K]`` and a dense ``g [R, N]``: row ``k`` sums the
+    gradient rows of the steps where input ``k`` is nonzero, in row order."""
+    K, N = dwt.shape
+    for k in numba.prange(K):
+        for n in range(N):
+            dwt[k, n] = 0
+        for p in range(col_ptr[k], col_ptr[k + 1]):
+            r = rows[p]
+            v = cvals[p]
+            for n in range(N):
+                dwt[k, n] += v * g[r, n]
 
 
 def as_dtype(dtype: np.dtype, *values: float) -> tuple[np.generic, ...]:

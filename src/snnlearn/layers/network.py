@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from snnlearn.layers.delay import DelayedDense, DelayParams
 from snnlearn.layers.dense import NeuronParams, SpikingDense
 from snnlearn.layers.readout import Readout
 from snnlearn.neurons import LIFParams, LIParams
@@ -70,6 +71,9 @@ class Network(nn.Module):
                     f"Network layer {k} expects {layer.n_in} inputs but layer {k - 1} has "
                     f"{layers[k - 1].n_out} outputs"
                 )
+            if isinstance(layer, DelayedDense) and layer.dt != dt:
+                raise ValueError(f"Network layer {k} (DelayedDense) has dt={layer.dt!r} but the "
+                                 f"network has dt={dt!r}; build the layer with dt={dt!r}")
         self.layers = nn.ModuleList(layers)
         self.dt = check_dt(dt)
 
@@ -127,7 +131,8 @@ def build_network(
     n_in: int, hidden: Sequence[int], n_out: int, *, dt: float,
     neuron: NeuronParams | None = None, readout: LIParams | None = None,
     recurrent: bool = False, spiking_output: bool = False, gain: float = 1.0,
-    generator: torch.Generator | None = None, device: torch.device | str | None = None,
+    delays: DelayParams | None = None, generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Network:
     """Build ``n_in -> hidden[0] -> ... -> n_out`` with spiking hidden layers.
@@ -148,7 +153,9 @@ def build_network(
         recurrent: recurrent hidden layers.
         spiking_output: end in a spiking layer with the hidden neuron model instead of a readout.
         gain: initial weight scale (dimensionless).
-        generator: random generator for the initial weights.
+        delays: give every spiking layer's feed-forward synapses learnable delays
+            (:class:`~snnlearn.layers.DelayedDense`); ``None`` for undelayed synapses.
+        generator: random generator for the initial weights (and delays).
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -167,14 +174,19 @@ def build_network(
         synapse = 1.0 if tau_syn is None else 1.0 - math.exp(-dt / tau_syn)
         return gain * synapse / ((1.0 - math.exp(-dt / tau_mem)) * (abs(r) or 1.0))
 
+    def spiking(a: int, b: int, rec: bool) -> SpikingDense:
+        w = scale(lif.tau_mem, lif.tau_syn, lif.r)
+        if delays is None:
+            return SpikingDense(a, b, neuron, recurrent=rec, weight_scale=w, **factory)
+        return DelayedDense(a, b, neuron, delay=delays, dt=dt, recurrent=rec, weight_scale=w,
+                            **factory)
+
     layers: list[Layer] = []
     sizes = [n_in, *hidden]
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers.append(SpikingDense(a, b, neuron, recurrent=recurrent,
-                                   weight_scale=scale(lif.tau_mem, lif.tau_syn, lif.r), **factory))
+        layers.append(spiking(a, b, recurrent))
     if spiking_output:
-        layers.append(SpikingDense(sizes[-1], n_out, neuron,
-                                   weight_scale=scale(lif.tau_mem, lif.tau_syn, lif.r), **factory))
+        layers.append(spiking(sizes[-1], n_out, False))
     else:
         readout_scale = scale(readout.tau_mem, readout.tau_syn, readout.r)
         layers.append(Readout(sizes[-1], n_out, readout, weight_scale=readout_scale, **factory))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from snnlearn.plot.svg import line_chart, scatter_chart
 
@@ -42,8 +43,14 @@ def comparison_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([f"# Comparison on `{task}`", "", head, rule, *rows])
 
 
-def comparison_html(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
-    """The report page: the table, learning curves and the accuracy-vs-spikes trade-off."""
+def comparison_html(task: str, runs: Sequence[Mapping[str, Any]], *,
+                    figures: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The report page: the table, learning curves and the accuracy-vs-spikes trade-off.
+
+    ``figures`` adds a section per rule with its SVG charts (e.g. the spike raster and
+    membrane traces of a test sample, see :mod:`snnlearn.plot.raster`) and a link to the run's
+    own page ``<rule>/plots/index.html`` (written by ``snnlearn plot``).
+    """
     ok = [r for r in runs if not r.get("error")]
     val = {r["rule"]: [(c["epoch"], c["val_accuracy"]) for c in r.get("curve", [])
                        if c.get("val_accuracy") is not None] for r in ok}
@@ -69,5 +76,13 @@ def comparison_html(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
         f"{escape(task)}</title><style>{style}</style></head><body>"
         f"<h1>Learning rules on <code>{escape(task)}</code></h1>"
         f"<table><tr><th>rule</th>{header}</tr>{body}</table>"
-        f"<div class='charts'>{''.join(charts)}</div></body></html>"
+        f"<div class='charts'>{''.join(charts)}</div>{_per_rule(figures or {})}</body></html>"
+    )
+
+
+def _per_rule(figures: Mapping[str, Sequence[str]]) -> str:
+    return "".join(
+        f"<h2>{escape(rule)} <small><a href='{escape(quote(rule))}/plots/index.html'>run page"
+        f"</a></small></h2><div class='charts'>{''.join(svgs)}</div>"
+        for rule, svgs in figures.items()
     )
