@@ -168,9 +168,13 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
 
 def evaluate(
     net: Network, task: Task, data: TaskData, *, seed: int,
-    simulate: Callable[[Network, Tensor], Rollout] = unroll,
+    simulate: Callable[[Network, Tensor], Rollout] = unroll, rule: LearningRule | None = None,
 ) -> Evaluation:
     """Accuracy, hidden spikes and synaptic events per sample of ``net`` on ``data``.
+
+    A ``rule`` whose :meth:`~snnlearn.learning.base.LearningRule.evaluate` returns an accuracy
+    (measured its own way, e.g. on few-shot episodes) supplies the accuracy; the activity
+    figures are always those of the loop below.
 
     The network is simulated with ``simulate`` (default :func:`~snnlearn.simulate.unroll`; the
     runner passes the rule's own ``simulate`` so that a rule with its own model of the dynamics,
@@ -197,7 +201,8 @@ def evaluate(
                 own = layers[k].n_out - 1 if getattr(layers[k], "recurrent", False) else 0
                 synops += count * (layers[k + 1].n_out + own if k + 1 < len(layers) else own)
     n = max(len(data), 1)
-    return Evaluation(correct / n, spikes / n, synops / n)
+    own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
+    return Evaluation(correct / n if own is None else own, spikes / n, synops / n)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -357,7 +362,7 @@ class _Session:
                 val_accuracy = None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     val_accuracy = evaluate(self.net, self.task, val, seed=cfg.seed,
-                                            simulate=self.rule.simulate).accuracy
+                                            simulate=self.rule.simulate, rule=self.rule).accuracy
                     if val_accuracy > state.best_val_accuracy:
                         state.best_model, state.best_epoch = _clone(self.net), epoch
                         state.best_rule_state = copy.deepcopy(self.rule.state_dict())
@@ -457,10 +462,12 @@ class _Session:
         """Test the final and the best-validation weights and write ``summary.json``."""
         cfg, state, net = self.cfg, self.state, self.net
         test = self.task.split("test")
-        final = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate)
+        final = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate,
+                         rule=self.rule)
         net.load_state_dict(state.best_model)
         self.rule.load_state_dict(state.best_rule_state)
-        best = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate)
+        best = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate,
+                        rule=self.rule)
         summary = {
             "task": cfg.task, "rule": cfg.rule, "test_accuracy": best.accuracy,
             "epochs": cfg.epochs, "seed": cfg.seed, "train_seconds": state.train_seconds,

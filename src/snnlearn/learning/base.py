@@ -100,6 +100,16 @@ class LearningRule(ABC):
         """
         return None
 
+    def evaluate(self, net: Network, task: Task, data: TaskData, *,
+                 generator: torch.Generator) -> float | None:
+        """Accuracy (0..1) on ``data`` measured the rule's own way, or ``None`` (the default).
+
+        The runner scores a split as ``task.predict(rule.simulate(net, x).outputs)`` against the
+        labels; a rule whose accuracy means something else (few-shot episodes drawn from the
+        split) returns it here instead. Activity figures are still counted by the runner.
+        """
+        return None
+
     def summary_metrics(self) -> dict[str, float]:
         """Extra figures for the run's ``summary.json`` (e.g. weight updates made); none by default.
 

@@ -432,6 +432,11 @@ class MetaPlasticity(LearningRule):
             count += len(out.labels)
         return total / count, correct / count
 
+    def evaluate(self, net: Network, task: Task, data: TaskData, *,
+                 generator: torch.Generator) -> float:
+        """The runner's accuracy: queries of 100 episodes drawn entirely from ``data``."""
+        return self.evaluate_episodes(net, task, data, n_episodes=100, generator=generator)
+
     def simulate(self, net: Network, x: Tensor) -> Rollout:
         """Classify each input of ``x [T, B, n_in]`` as the query of its own episode.
 
