@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnlearn.export import from_nir, to_nir
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import Network, Readout, SpikingDense, build_network
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 from snnlearn.simulate import unroll
 
@@ -437,3 +437,15 @@ def test_norse_exported_graph_runs_identically_in_snnlearn() -> None:
     ours = _run(from_nir(_retime(graph, _from_euler), dt=DT), x)
     assert float(ours.outputs.sum()) > 0
     assert torch.equal(ours.outputs, expected)
+
+
+def test_delayed_layers_are_refused_not_dropped():
+    """A learnable-delay layer has no form in this exporter: it must raise, never be written as
+    an undelayed Linear."""
+    from snnlearn.layers import DelayParams
+
+    net = build_network(3, [4], 2, dt=1e-3, neuron=LIFParams(reset="hard"),
+                        delays=DelayParams(max_delay=5e-3),
+                        generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="delays"):
+        to_nir(net, dt=1e-3)

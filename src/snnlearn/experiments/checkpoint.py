@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import torch
 
 __all__ = [
     "CheckpointError", "CHECKPOINT_NAME", "FORMAT_VERSION", "REQUIRED_KEYS",
-    "save_checkpoint", "load_checkpoint", "sidecar_path",
+    "save_checkpoint", "load_checkpoint", "sidecar_path", "write_json", "write_jsonl",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -174,3 +175,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {str(path)!r} lacks the key(s) {', '.join(missing)}; {restart}"
         )
     return payload
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write one JSON object per line to ``path`` atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)

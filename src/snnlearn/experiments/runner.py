@@ -19,7 +19,6 @@ import copy
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ from snnlearn.experiments.checkpoint import (
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
+    write_json,
+    write_jsonl,
 )
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
@@ -205,18 +206,6 @@ def evaluate(
     return Evaluation(correct / n if own is None else own, spikes / n, synops / n)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-    os.replace(tmp, path)
-
-
 def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = False) -> Result:
     """Train from scratch as ``cfg`` says and write the run folder.
 
@@ -252,9 +241,9 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
         net, rule, optimizer = _build(cfg, task)
         if distributed.is_main():  # rank 0 alone writes the run folder
             run_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(run_dir / "config.json", cfg.to_dict())
-            _write_json(run_dir / "env.json", collect_env(cfg.device))
-            _write_metrics(run_dir / "metrics.jsonl", [])
+            write_json(run_dir / "config.json", cfg.to_dict())
+            write_json(run_dir / "env.json", collect_env(cfg.device))
+            write_jsonl(run_dir / "metrics.jsonl", [])
         state = _Progress(best_model=_clone(net),
                           best_rule_state=copy.deepcopy(rule.state_dict()))
         return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
@@ -310,7 +299,7 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
             history=list(ckpt["history"]), train_seconds=ckpt["train_seconds"],
         )
         if distributed.is_main():  # drop lines past the checkpoint
-            _write_metrics(run_dir / "metrics.jsonl", state.history)
+            write_jsonl(run_dir / "metrics.jsonl", state.history)
         return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
 
 
@@ -483,7 +472,7 @@ class _Session:
             raise ValueError(f"rule {cfg.rule!r} reports summary keys that clash: {clash}")
         summary.update(extra)
         if distributed.is_main():
-            _write_json(self.run_dir / "summary.json", summary)
+            write_json(self.run_dir / "summary.json", summary)
         if self.log is not None:
             self.log.summary(summary)
         return Result(summary=summary, run_dir=self.run_dir, network=net)

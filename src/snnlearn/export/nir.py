@@ -75,7 +75,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import DelayedDense, Network, Readout, SpikingDense
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 from snnlearn.neurons._checks import check_dt
 
@@ -114,7 +114,8 @@ def to_nir(network: Network, *, dt: float, subtract_reset: SubtractReset = "refu
     Raises:
         ImportError: the ``nir`` package is missing.
         ValueError: ``dt`` differs from ``network.dt``, or a layer has no NIR form (subtractive
-            reset without ``subtract_reset="as_hard"``, refractoriness, ALIF, recurrence).
+            reset without ``subtract_reset="as_hard"``, refractoriness, ALIF, recurrence,
+            learnable delays).
 
     Example:
         >>> import torch
@@ -144,6 +145,10 @@ def to_nir(network: Network, *, dt: float, subtract_reset: SubtractReset = "refu
     edges: list[tuple[str, str]] = []
     previous = "input"
     for k, layer in enumerate(network.layers):
+        if isinstance(layer, DelayedDense):
+            raise ValueError(f"to_nir: layer {k} has learnable synaptic delays; this exporter "
+                             "writes no per-synapse Delay nodes yet: round and export them "
+                             "yourself, or train without --max-delay")
         weight = layer.weight.detach().cpu().numpy().copy()
         if layer.bias is not None:
             synapse = nir.Affine(weight=weight, bias=layer.bias.detach().cpu().numpy().copy())

@@ -43,12 +43,9 @@ each from the state after the support set (:math:`H_S`).
 
 Episodes (:mod:`snnlearn.tasks.episodes`) draw ``n_way`` classes in a random order (the episode
 labels), ``k_shot`` support examples per class and ``n_query`` queries. :meth:`MetaPlasticity.
-fit_epoch` trains on episodes from the training split. Evaluation: :meth:`MetaPlasticity.
-evaluate_episodes` measures the query accuracy on episodes drawn entirely from one split;
-:meth:`MetaPlasticity.simulate` classifies each input as the query of a ``C``-way episode
-(``n_way`` must equal the task's ``C`` classes) whose support comes from the training split last
-seen by ``fit_epoch``, and returns the output membranes in class order, so the runner's
-``task.predict`` reads the class; that is what ``snnlearn train`` reports as test accuracy.
+fit_epoch` trains on episodes from the training split; the runner scores a split with
+:meth:`MetaPlasticity.evaluate`: the query accuracy on 100 episodes drawn entirely from that split
+(support and queries), which is what ``snnlearn train`` reports as test accuracy.
 
 Exact and approximated: the gradient is that of BPTT through the episode; the only approximation
 is the surrogate derivative of each spike (hidden and output). With a surrogate of compact
