@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from snnlearn.experiments import compare as compare_module
+from snnlearn.experiments import registry
 from snnlearn.experiments.cli import main
 from snnlearn.experiments.compare import compare, load_run
 from snnlearn.experiments.config import Config
@@ -31,7 +33,11 @@ def test_compare_writes_json_markdown_and_report(toy: str, tmp_path: Path):
     md = (tmp_path / "comparison.md").read_text()
     assert "| bptt |" in md and f"{summary['test_accuracy']:.1%}" in md
     html = (tmp_path / "report.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 3
+    # 3 charts of the comparison, plus the run's embedded raster and membrane traces
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5
+    n_train = len(registry.make_task(toy).split("train"))
+    assert summary["weight_updates"] == 2 * math.ceil(n_train / 8)  # epochs x batches (size 8)
+    assert "weight updates" in md
 
 
 def test_finished_runs_are_reused(toy: str, tmp_path: Path):

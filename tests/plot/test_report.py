@@ -13,7 +13,7 @@ RUN = {"rule": "bptt", "test_accuracy": 0.955, "train_seconds": 12.0, "peak_memo
 def test_markdown_rows():
     md = comparison_markdown("yinyang", [RUN, {"rule": "eprop", "error": "x"}])
     lines = md.splitlines()
-    assert lines[-2] == "| bptt | 95.5% | 12.0 | 300 | 120.0 | 4000 | 2 |"
+    assert lines[-2] == "| bptt | 95.5% | 12.0 | 300 | 120.0 | 4000 | — | 2 |"
     assert lines[-1].startswith("| eprop | failed: x |")
 
 

@@ -14,6 +14,7 @@ the energy/performance trade-off, also drawn in the report.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
 from snnlearn.plot.report import comparison_html, comparison_markdown
 from snnlearn.plot.tradeoff import tradeoff_chart, tradeoff_markdown
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["TrainFn", "compare", "train_in_subprocess", "load_run", "SweepTrainFn",
            "compare_activity"]
@@ -117,7 +120,22 @@ def compare(
         if on_rule is not None:
             on_rule(record)
         _write(out, task, seed, epochs, records)
+    _embed_plots(out)
     return records
+
+
+def _embed_plots(out: Path) -> None:
+    """Add each run's raster and membrane traces to ``report.html`` (``snnlearn plot`` pages).
+
+    Plotting needs each run's checkpoint; a run that cannot be plotted keeps the plain report
+    (its table row and curves are already written), with a warning.
+    """
+    from snnlearn.experiments.plots import plot_comparison
+
+    try:
+        plot_comparison(out)
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        logger.warning("report.html without rasters: %s", " ".join(str(err).split()))
 
 
 def _write(out: Path, task: str, seed: int, epochs: int | None,

@@ -471,6 +471,10 @@ class _Session:
         if clash:
             raise ValueError(f"rule {cfg.rule!r} reports summary keys that clash: {clash}")
         summary.update(extra)
+        if "weight_updates" not in summary and type(self.rule).fit_epoch is LearningRule.fit_epoch:
+            # the runner's own loop: one optimizer step per minibatch
+            n_train, batch = len(self.task.split("train")), cfg.batch_size or 1
+            summary["weight_updates"] = cfg.epochs * math.ceil(n_train / batch)
         if distributed.is_main():
             write_json(self.run_dir / "summary.json", summary)
         if self.log is not None:

@@ -17,6 +17,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("peak_memory_mb", "peak memory (MiB)", "{:.0f}"),
     ("spikes_per_sample", "spikes / sample", "{:.1f}"),
     ("synops_per_sample", "synaptic ops / sample", "{:.0f}"),
+    ("weight_updates", "weight updates", "{:.0f}"),
     ("epochs", "epochs", "{}"),
 )
 """Summary keys shown for each rule, with their heading and format."""
@@ -34,8 +35,8 @@ def comparison_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     Example:
         >>> print(comparison_markdown("t", [{"rule": "bptt", "test_accuracy": 0.9,
         ...     "train_seconds": 1.0, "peak_memory_mb": 10.0, "spikes_per_sample": 2.0,
-        ...     "synops_per_sample": 3.0, "epochs": 1}]).splitlines()[-1])
-        | bptt | 90.0% | 1.0 | 10 | 2.0 | 3 | 1 |
+        ...     "synops_per_sample": 3.0, "weight_updates": 7, "epochs": 1}]).splitlines()[-1])
+        | bptt | 90.0% | 1.0 | 10 | 2.0 | 3 | 7 | 1 |
     """
     head = "| rule | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     rule = "|---" * (len(COLUMNS) + 1) + "|"
