@@ -15,7 +15,8 @@ def test_defaults_and_normalisation() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"task": "foo"}, r"unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, yinyang"),
+    ({"task": "foo"},
+     r"unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, yinyang"),
     ({"task": "yinyang", "rule": "sgd"}, r"unknown rule 'sgd'; valid rules: bptt"),
     ({"task": "yinyang", "neuron": "hh"}, r"unknown neuron 'hh'"),
     ({"task": "yinyang", "device": "tpu"}, r"unknown device 'tpu'; valid devices: cpu, cuda"),
