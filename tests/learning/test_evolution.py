@@ -15,6 +15,8 @@ from snnlearn.layers import Network, Readout, SpikingDense, build_network
 from snnlearn.learning.base import EpochContext
 from snnlearn.learning.evolution import (
     Evolution,
+    _member_products,
+    _shared_input_products,
     centered_ranks,
     es_gradient,
     flatten_weights,
@@ -54,12 +56,26 @@ def test_batched_population_equals_each_member_alone() -> None:
     for p in range(6):
         _load(net, members[p])
         alone = unroll(net, x)
-        rows = slice(p * 4, (p + 1) * 4)
+        rows = slice(p, None, 6)  # sample-major: sample b of member p is row b * P + p
         torch.testing.assert_close(pop.outputs[:, rows], alone.outputs, rtol=1e-12, atol=1e-12)
         for z_pop, z in zip(pop.spikes, alone.spikes, strict=True):
             assert torch.equal(z_pop[:, rows], z)
             total_spikes += float(z.sum())
     assert total_spikes > 0  # the comparison covers spiking, not only silent members
+
+
+@pytest.mark.parametrize("density", [0.02, 0.5])
+def test_event_driven_products_equal_the_dense_ones(density: float) -> None:
+    """Both paths of the population's products (sparse spikes: index_add; dense: matmul)."""
+    g = torch.Generator().manual_seed(1)
+    kw = {"generator": g, "dtype": torch.float64}
+    x = (torch.rand(40, 6, **kw) < density).double() * torch.rand(40, 6, **kw)
+    w = torch.randn(6, 15, **kw)
+    torch.testing.assert_close(_shared_input_products(x, w), x @ w, rtol=1e-12, atol=1e-12)
+    seq = (torch.rand(40, 5, 6, **kw) < density).double()
+    wp = torch.randn(5, 3, 6, **kw)
+    torch.testing.assert_close(_member_products(seq, wp), torch.einsum("npi,poi->npo", seq, wp),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_es_gradient_on_a_smooth_function_points_along_the_true_gradient() -> None:
@@ -159,23 +175,24 @@ def test_resume_is_exact(blobs: str, tmp_path: Path) -> None:
 
 
 def test_yinyang_is_learned_by_a_small_population() -> None:
-    """A short honest run (90 generations; the >= 90 % run is in docs/rules/evolution.md):
-    clearly above chance (1/3)."""
-    task = YinYang(n_train=320, n_val=0, n_test=300)
+    """A short honest run (60 generations of population 40 on 48 samples, 12 hidden neurons;
+    80 % on 300 test points when measured; the >= 90 % run is in docs/rules/evolution.md):
+    far above chance (1/3)."""
+    task = YinYang(n_train=600, n_val=0, n_test=300)
     d = task.defaults
-    net = build_network(5, [16], 3, dt=task.dt, neuron=d.neuron, readout=d.readout, gain=d.gain,
+    net = build_network(5, [12], 3, dt=task.dt, neuron=d.neuron, readout=d.readout, gain=d.gain,
                         generator=torch.Generator().manual_seed(0))
-    rule = Evolution(population=20, generations_per_epoch=30)
+    rule = Evolution(population=40, generations_per_epoch=20)
     rule.prepare(net)
     for epoch in range(1, 4):
         rule.fit_epoch(net, EpochContext(
-            task=task, data=task.split("train"), epoch=epoch, epochs=3, batch_size=32,
+            task=task, data=task.split("train"), epoch=epoch, epochs=3, batch_size=48,
             generator=torch.Generator().manual_seed(epoch), optimizer=None,  # type: ignore
             lr=0.1, device=torch.device("cpu")))
     test = task.split("test")
     with torch.no_grad():
         out = rule.simulate(net, task.encode(test.inputs)).outputs
-    assert float((task.predict(out) == test.labels).float().mean()) > 0.5
+    assert float((task.predict(out) == test.labels).float().mean()) > 0.7
 
 
 def test_invalid_options_and_networks_are_refused() -> None:

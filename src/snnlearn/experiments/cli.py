@@ -61,6 +61,18 @@ def _hidden(text: str) -> list[int]:
     return sizes
 
 
+def _rule_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"invalid rule option {text!r}; expected KEY=VALUE, e.g. threshold=10"
+        )
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
 COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export", "plot", "bench")
 
 
@@ -115,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(see docs/distributed.md)")
     train.add_argument("--tensorboard", action="store_true", default=None,
                        help="also log metrics to OUT/tensorboard (needs the tensorboard package)")
+    train.add_argument("--rule-option", action="append", type=_rule_option, metavar="KEY=VALUE",
+                       help="a rule option (repeatable; VALUE is JSON or a plain string), e.g. "
+                            "--rule-option inner=superspike")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
@@ -176,6 +191,8 @@ def _config(args: argparse.Namespace) -> Config:
         "delays": args.max_delay,
     }
     base = read_toml(args.config) if args.config is not None else {}
+    if args.rule_option:
+        overrides["rule_options"] = {**base.get("rule_options", {}), **dict(args.rule_option)}
     if args.task is None and "task" not in base:
         raise ValueError(
             "no task given; use --task <id> or a --config file with task = \"<id>\" "

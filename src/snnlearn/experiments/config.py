@@ -83,6 +83,9 @@ class Config:
         delays: largest learnable synaptic delay (s, > 0) of the spiking layers' feed-forward
             synapses (:class:`~snnlearn.layers.DelayedDense`); ``None`` (default) for none.
             Only with the rules of ``DELAY_RULES``, which differentiate through the delays.
+        rule_options: keyword options of the rule (a TOML table ``[rule_options]``, or
+            ``--rule-option KEY=VALUE``), e.g. ``{"inner": "superspike", "threshold": 10}`` for
+            ``error_triggered``; ``None`` (default) for the rule's defaults.
 
     Raises:
         ValueError: an unknown id (the message lists the valid ones) or an out-of-range value.
@@ -114,6 +117,7 @@ class Config:
     distributed: bool = False
     tensorboard: bool = False
     delays: float | None = None
+    rule_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         registry.check_task_id(self.task)
@@ -169,6 +173,13 @@ class Config:
                     f"hidden must be a non-empty list of ints >= 1 (e.g. [128, 64]), got {sizes!r}"
                 )
             object.__setattr__(self, "hidden", tuple(sizes))
+        if self.rule_options is not None:
+            options = self.rule_options
+            if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+                raise ValueError("rule_options must be a table of option names to values, got "
+                                 f"{options!r}")
+            object.__setattr__(self, "rule_options", dict(options))
+            registry.make_rule(self.rule, self.rule_options)  # unknown or invalid options raise
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -180,6 +191,8 @@ class Config:
         d = {name: getattr(self, name) for name in self.keys()}
         if d["hidden"] is not None:
             d["hidden"] = list(d["hidden"])
+        if d["rule_options"] is not None:
+            d["rule_options"] = dict(d["rule_options"])
         return d
 
     @classmethod

@@ -7,8 +7,10 @@ optional dependency is missing cannot break ``snnlearn list`` or any other task.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
@@ -141,6 +143,21 @@ def _meta_plasticity() -> LearningRule:
     return MetaPlasticity()
 
 
+def _rstdp(**options: Any) -> LearningRule:
+    from snnlearn.learning.rstdp import RSTDP
+
+    return RSTDP(**_checked_options("rstdp", RSTDP, options))
+
+
+def _error_triggered(*, inner: str = "bptt", threshold: float = 3.0) -> LearningRule:
+    from snnlearn.learning.error_triggered import ErrorTriggered
+
+    if inner == "error_triggered":
+        raise ValueError("error_triggered cannot wrap itself; set inner to a per-batch rule "
+                         "such as 'bptt' or 'superspike'")
+    return ErrorTriggered(make_rule(inner), threshold=threshold)
+
+
 RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "bptt": BPTT,
     "stdp": _stdp,
@@ -154,6 +171,8 @@ RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
     "superspike": _superspike,
     "decolle": _decolle,
     "meta_plasticity": _meta_plasticity,
+    "rstdp": _rstdp,
+    "error_triggered": _error_triggered,
 })
 """Learning-rule id -> rule class (constructed with no arguments)."""
 
@@ -230,14 +249,36 @@ def make_task(task_id: str) -> Task:
     return TASKS[task_id]()
 
 
-def make_rule(rule_id: str) -> LearningRule:
-    """Build the learning rule ``rule_id``.
+def make_rule(rule_id: str, options: Mapping[str, Any] | None = None) -> LearningRule:
+    """Build the learning rule ``rule_id`` with keyword ``options`` (``Config.rule_options``).
+
+    The valid options of a rule are the keyword-only parameters of its ``RULES`` factory.
 
     Raises:
-        ValueError: an unknown id (the message lists the valid ones).
+        ValueError: an unknown id or option (the message lists the valid ones), or an invalid
+            option value.
 
     Example:
         >>> make_rule("bptt").name
         'bptt'
+        >>> make_rule("error_triggered", {"threshold": 5.0}).threshold
+        5.0
     """
-    return RULES[check_rule_id(rule_id)]()
+    factory = RULES[check_rule_id(rule_id)]
+    options = dict(options or {})
+    params = inspect.signature(factory).parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):  # else: it checks
+        _checked_options(rule_id, factory, options)
+    return factory(**options)
+
+
+def _checked_options(rule_id: str, target: Callable[..., Any],
+                     options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options`` if each names a keyword-only parameter of ``target``, else ``ValueError``."""
+    params = inspect.signature(target).parameters.values()
+    valid = sorted(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"rule {rule_id!r} has no option(s) {', '.join(map(repr, unknown))}; "
+                         f"valid options: {', '.join(valid) or 'none'}")
+    return options

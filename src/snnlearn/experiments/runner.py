@@ -160,7 +160,7 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
         delays=None if cfg.delays is None else DelayParams(max_delay=cfg.delays),
         generator=torch.Generator().manual_seed(cfg.seed),
     ).to(cfg.device)
-    rule = registry.make_rule(cfg.rule)
+    rule = registry.make_rule(cfg.rule, cfg.rule_options)
     rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
     assert cfg.batch_size is not None
     distributed.check_supported(rule, len(task.split("train")), cfg.batch_size)  # if world > 1

@@ -26,9 +26,12 @@ trades that for robustness. No derivative of the spiking dynamics is needed, so 
 is involved and any loss works.
 
 Parallel evaluation: the whole population runs as one batched forward pass. Member ``p``'s weights
-are a slice ``[P, N_l, N_{l-1}]`` and each layer's current is one batched matrix product
-``einsum("tpbi,poi->tpbo")``; the neuron dynamics then run once on the batch ``P * B`` through
-:func:`~snnlearn.simulate.unroll` (the same equations as evaluating each member alone; tested).
+are a slice ``[P, N_l, N_{l-1}]``; each layer's currents for all members are one product (the
+first layer: the shared input times the members' weights side by side; later layers: one product
+per member on a view, event-driven when the input is sparse spikes), laid out sample-major so
+that nothing of size ``T * B * P * N`` is copied; the neuron dynamics then run once on the batch
+``B * P`` through :func:`~snnlearn.simulate.unroll` (the same equations as evaluating each
+member alone; tested).
 
 Memory: O(T * P * B * N) for the population's rollout (no autograd), plus ``population / 2``
 noise vectors and three vectors of the size of the weights (mean and Adam moments).
@@ -101,8 +104,15 @@ def population_unroll(net: Network, weights: Tensor, x: Tensor) -> Rollout:
         x: input ``[T, B, n_in]`` shared by every member.
 
     Shapes:
-        ``weights [P, n_weights]``, ``x [T, B, n_in] -> outputs [T, P * B, n_out]``
-        (member-major: member ``p`` is ``outputs[:, p * B:(p + 1) * B]``; likewise ``spikes``).
+        ``weights [P, n_weights]``, ``x [T, B, n_in] -> outputs [T, B * P, n_out]``
+        (sample-major: member ``p`` on sample ``b`` is ``outputs[:, b * P + p]``, i.e.
+        ``outputs.view(T, B, P, n_out)[:, :, p]``; likewise ``spikes``).
+
+    The layout is chosen so that no tensor of size ``T * B * P * N`` is ever copied: the first
+    layer's currents of all members are one product of the shared input with the members'
+    weights side by side (``[T * B, n_in] @ [n_in, P * N]``, already in the layout of the batch
+    ``B * P``), and each later layer is one product over members on a view. Both products are
+    event-driven when their input is sparse (spikes: one row of weights added per spike).
 
     Returns:
         A :class:`~snnlearn.simulate.Rollout` of the whole population.
@@ -138,14 +148,49 @@ def population_unroll(net: Network, weights: Tensor, x: Tensor) -> Rollout:
         per_layer.append((w, b))
 
     def projection(k: int, layer: Any, seq: Tensor) -> Tensor:
-        w, b = per_layer[k]
-        current = torch.einsum("tpbi,poi->tpbo", seq.view(n_steps, n_pop, batch, -1), w)
+        w, b = per_layer[k]  # w [P, n_out, n_prev]
+        if k == 0:  # the shared input (seq is only a placeholder of the population's shape)
+            current = _shared_input_products(x.reshape(n_steps * batch, n_in),
+                                             w.permute(2, 0, 1).reshape(n_in, -1))
+            current = current.view(n_steps * batch, n_pop, layer.n_out)
+        else:  # seq [T, B * P, n_prev], spikes of the previous layer
+            current = _member_products(seq.reshape(n_steps * batch, n_pop, -1), w)
         if b is not None:
-            current = current + b[None, :, None, :]
-        return current.reshape(n_steps, n_pop * batch, layer.n_out)
+            current = current + b
+        return current.reshape(n_steps, batch * n_pop, layer.n_out)
 
-    x_pop = x.unsqueeze(1).expand(n_steps, n_pop, batch, n_in).reshape(n_steps, -1, n_in)
-    return unroll(net, x_pop, check=False, projection=projection)
+    # unroll reads only the shape, dtype and device of its input (check=False); the first
+    # projection uses x itself, so the population's input is a zero-stride placeholder
+    placeholder = x.new_zeros(()).expand(n_steps, batch * n_pop, n_in)
+    return unroll(net, placeholder, check=False, projection=projection)
+
+
+def _shared_input_products(x: Tensor, w: Tensor) -> Tensor:
+    """``x @ w`` for ``x [N, I]``, ``w [I, M]``, event-driven where ``x`` is sparse (spikes)."""
+    idx = x.nonzero()
+    if idx.shape[0] > x.numel() // 10:
+        return x @ w
+    out = torch.zeros(x.shape[0], w.shape[1], dtype=w.dtype, device=w.device)
+    rows, cols = idx[:, 0], idx[:, 1]
+    return out.index_add_(0, rows, w[cols] * x[rows, cols].unsqueeze(1))
+
+
+def _member_products(seq: Tensor, w: Tensor) -> Tensor:
+    """``out[n, p] = w[p] @ seq[n, p]`` for ``seq [N, P, I]``, ``w [P, O, I]`` -> ``[N, P, O]``.
+
+    Spikes are sparse, so the product is event-driven (one ``index_add_`` of the weight columns
+    of the non-zero entries) unless more than a tenth of the entries are non-zero; then it is one
+    batched matrix product over members.
+    """
+    n_rows, n_pop, n_prev = seq.shape
+    flat = seq.reshape(-1)
+    idx = flat.nonzero().squeeze(1)
+    if idx.numel() > flat.numel() // 10:
+        return torch.bmm(seq.transpose(0, 1).contiguous(), w.transpose(1, 2)).transpose(0, 1)
+    row, col = idx // n_prev, idx % n_prev
+    columns = w[row % n_pop, :, col] * flat[idx].unsqueeze(1)
+    out = torch.zeros(n_rows * n_pop, w.shape[1], dtype=seq.dtype, device=seq.device)
+    return out.index_add_(0, row, columns).view(n_rows, n_pop, -1)
 
 
 def centered_ranks(values: Tensor) -> Tensor:
@@ -221,7 +266,7 @@ class Evolution(LearningRule):
 
     name = "evolution"
 
-    def __init__(self, *, population: int = 50, sigma: float = 0.1,
+    def __init__(self, *, population: int = 100, sigma: float = 0.1,
                  fitness_shaping: FitnessShaping = "centered_rank", weight_decay: float = 0.0,
                  generations_per_epoch: int | None = None) -> None:
         if isinstance(population, bool) or not isinstance(population, int) or (
@@ -292,15 +337,15 @@ class Evolution(LearningRule):
             members = torch.cat([s["mean"] + self.sigma * noise, s["mean"] - self.sigma * noise])
             with torch.no_grad():
                 outputs = population_unroll(net, members * s["scale"], x).outputs
-            outputs = outputs.view(outputs.shape[0], self.population, len(index), -1)
-            losses = torch.stack([task.loss(outputs[:, p], y) for p in range(self.population)])
+            outputs = outputs.view(outputs.shape[0], len(index), self.population, -1)
+            losses = torch.stack([task.loss(outputs[:, :, p], y) for p in range(self.population)])
             if not bool(torch.isfinite(losses).all()):
                 raise ValueError(
                     f"evolution: a member's loss is not finite at generation {gen + 1} of epoch "
                     f"{ctx.epoch}; lower sigma or the learning rate (--lr)"
                 )
             total_loss += float(losses.mean())
-            total_acc += float(sum((task.predict(outputs[:, p]) == y).float().mean()
+            total_acc += float(sum((task.predict(outputs[:, :, p]) == y).float().mean()
                                    for p in range(self.population))) / self.population
             fitness = -losses if self.fitness_shaping == "none" else centered_ranks(-losses)
             direction = -es_gradient(fitness, noise, self.sigma) + self.weight_decay * s["mean"]
