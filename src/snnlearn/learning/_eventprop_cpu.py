@@ -2,7 +2,8 @@
 
 The same computation as ``eventprop._lif_forward`` (see the equations in
 :mod:`snnlearn.learning.eventprop`), one neuron at a time: for each grid step the input current
-jumps by the projected grid input, then the neuron is advanced exactly from event to event of
+jumps by the projected grid input (summed over the nonzero inputs of that step, so nothing of size
+``T x N`` is allocated), then the neuron is advanced exactly from event to event of
 its presynaptic layer (time order within its batch element), each crossing of ``theta`` found by
 the same safeguarded Newton iteration, the reset applied there and integration continued. The
 neurons are independent given their inputs, so the loop runs in parallel over ``B * N``. The
@@ -80,7 +81,8 @@ def _root(u, i, hi, tau_m, tau_s, r, theta, tol):  # type: ignore[no-untyped-def
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _forward(grid, has_grid, bias, has_bias, ev_ptr, ev_step, ev_off, ev_neu, w, n_steps,
+def _forward(x_ptr, x_idx, x_val, has_grid, bias, has_bias, ev_ptr, ev_step, ev_off, ev_neu, w,
+             n_steps,
              tau_m, tau_s, r, theta, u_reset, dt, tol, out_count, out_step, out_off, out_cur,
              u_fin, i_fin):  # type: ignore[no-untyped-def]
     B, N = u_fin.shape
@@ -90,8 +92,13 @@ def _forward(grid, has_grid, bias, has_bias, ev_ptr, ev_step, ev_off, ev_neu, w,
         u, i, cnt = 0.0, 0.0, 0
         p, p_end = ev_ptr[b], ev_ptr[b + 1]
         for s in range(n_steps):
-            if has_grid:
-                i += grid[s, b, n]
+            if has_grid:  # the projection W x_s + b of the nonzero inputs only
+                acc = 0.0
+                for q in range(x_ptr[s * B + b], x_ptr[s * B + b + 1]):
+                    acc += w[n, x_idx[q]] * x_val[q]
+                if has_bias:
+                    acc += bias[n]
+                i += acc
             elif has_bias:
                 i += bias[n]
             t = 0.0
@@ -143,11 +150,16 @@ def lif_forward_compiled(
     """
     n_out = w.shape[0]
     wn = w.detach().contiguous().numpy()
-    if x is not None:
-        grid = torch.nn.functional.linear(x.detach().to(torch.float64), w.detach(),
-                                          None if b is None else b.detach()).contiguous()
+    if x is not None:  # the grid input as a list of nonzero entries: memory O(input events)
+        xd = x.detach()
+        nz = xd.nonzero()  # [nnz, 3] in (step, batch, input) order
+        x_idx, x_val = nz[:, 2].contiguous(), xd[nz[:, 0], nz[:, 1], nz[:, 2]].to(torch.float64)
+        x_ptr = torch.zeros(n_steps * batch_size + 1, dtype=torch.int64)
+        x_ptr[1:] = torch.cumsum(torch.bincount(nz[:, 0] * batch_size + nz[:, 1],
+                                                minlength=n_steps * batch_size), 0)
     else:
-        grid = torch.zeros((1, 1, 1), dtype=torch.float64)
+        x_ptr = torch.zeros(1, dtype=torch.int64)
+        x_idx, x_val = x_ptr, torch.zeros(1, dtype=torch.float64)
     bias = (b.detach().contiguous() if b is not None else torch.zeros(1, dtype=torch.float64))
     if pre is not None and pre[0].numel() > 0:
         step, offset, batch, neuron = pre
@@ -169,7 +181,8 @@ def lif_forward_compiled(
         out_step = torch.empty(batch_size * n_out, cap, dtype=torch.int64)
         out_off = torch.empty(batch_size * n_out, cap, dtype=torch.float64)
         out_cur = torch.empty_like(out_off)
-        _forward(grid.numpy(), x is not None, bias.numpy(), b is not None, ptr.numpy(),
+        _forward(x_ptr.numpy(), x_idx.numpy(), x_val.numpy(), x is not None, bias.numpy(),
+                 b is not None, ptr.numpy(),
                  ev[0].numpy(), ev[1].numpy(), ev[2].numpy(), wn, n_steps, tau_m, tau_s, r,
                  theta, u_reset, dt, 1e-13 * dt, count.numpy(), out_step.numpy(),
                  out_off.numpy(), out_cur.numpy(), u_fin.numpy(), i_fin.numpy())
