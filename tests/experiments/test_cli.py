@@ -29,7 +29,8 @@ def _one_line(err: str) -> str:
     (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: digits, mnist, randman, shd, "
                                  "ssc, yinyang, tonic:<NAME>"),
     (["train", "--task", "yinyang", "--rule", "sgd"], "unknown rule 'sgd'; valid rules: bptt"),
-    (["train", "--task", "yinyang", "--neuron", "hh"], "unknown neuron 'hh'; valid neurons: alif"),
+    (["train", "--task", "yinyang", "--neuron", "qif"], "unknown neuron 'qif'; valid neurons: "),
+    (["train", "--task", "yinyang", "--neuron", "hh"], "neuron 'hh' takes inputs in physical "),
     (["train", "--task", "yinyang", "--bogus", "1"], "unrecognized argument(s) --bogus 1; valid"),
     (["train", "--task", "yinyang", "--epochs", "x"], "argument --epochs: invalid int value"),
     (["train", "--task", "yinyang", "--epochs", "0"], "epochs must be an int >= 1, got 0"),

@@ -18,7 +18,7 @@ def test_defaults_and_normalisation() -> None:
     ({"task": "foo"},
      r"unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, yinyang"),
     ({"task": "yinyang", "rule": "sgd"}, r"unknown rule 'sgd'; valid rules: bptt"),
-    ({"task": "yinyang", "neuron": "hh"}, r"unknown neuron 'hh'"),
+    ({"task": "yinyang", "neuron": "qif"}, r"unknown neuron 'qif'"),
     ({"task": "yinyang", "device": "tpu"}, r"unknown device 'tpu'; valid devices: cpu, cuda"),
     ({"task": "yinyang", "epochs": 0}, r"epochs must be an int >= 1, got 0"),
     ({"task": "yinyang", "epochs": True}, r"epochs must be an int >= 1"),

@@ -4,7 +4,7 @@ import pytest
 
 from snnlearn.experiments import registry
 from snnlearn.learning import BPTT, LearningRule
-from snnlearn.neurons import ALIFParams, LIFParams, LIParams
+from snnlearn.neurons import ALIFParams, HHParams, IzhikevichParams, LIFParams, LIParams
 
 RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", "eventprop",
             "evolution", "fa", "hebbian", "meta_plasticity", "rstdp", "stdp", "superspike")
@@ -14,7 +14,8 @@ RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", 
 def test_registries_are_explicit_and_read_only() -> None:
     assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist"}
     assert set(registry.RULES) == set(RULE_IDS)
-    assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams}
+    assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams,
+                                      "izhikevich": IzhikevichParams, "hh": HHParams}
     with pytest.raises(TypeError):
         registry.TASKS["new"] = lambda: None  # type: ignore[index]
 
@@ -70,6 +71,8 @@ def test_neuron_ids() -> None:
     with pytest.raises(ValueError, match="does not spike"):
         registry.check_neuron_id("li")
     with pytest.raises(ValueError, match="valid neurons: alif, lif"):
+        registry.check_neuron_id("quadratic")
+    with pytest.raises(ValueError, match="physical units .* valid hidden neurons here: alif, lif"):
         registry.check_neuron_id("hh")
 
 

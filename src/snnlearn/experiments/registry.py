@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from snnlearn.learning import BPTT, LearningRule
-from snnlearn.neurons import ALIFParams, LIFParams, LIParams
+from snnlearn.neurons import ALIFParams, HHParams, IzhikevichParams, LIFParams, LIParams
 from snnlearn.tasks.base import Task
 
 __all__ = [
@@ -180,6 +180,8 @@ NEURONS: Mapping[str, type] = MappingProxyType({
     "lif": LIFParams,
     "alif": ALIFParams,
     "li": LIParams,
+    "izhikevich": IzhikevichParams,
+    "hh": HHParams,
 })
 """Neuron-model id -> parameter class."""
 
@@ -224,10 +226,16 @@ def check_neuron_id(neuron_id: object) -> str:
     """Return ``neuron_id`` if it can be a hidden-layer neuron, else raise ``ValueError``."""
     if isinstance(neuron_id, str) and neuron_id in HIDDEN_NEURONS:
         return neuron_id
-    if neuron_id in NEURONS:
+    if neuron_id == "li":
         raise ValueError(
             f"neuron {neuron_id!r} does not spike and cannot fill a hidden layer; "
             f"valid hidden neurons: {_choices(HIDDEN_NEURONS)}"
+        )
+    if neuron_id in NEURONS:
+        raise ValueError(
+            f"neuron {neuron_id!r} takes inputs in physical units (mV, uA/cm^2) that the task "
+            "defaults are not scaled for; use it from Python (snnlearn.neurons, SpikingDense); "
+            f"valid hidden neurons here: {_choices(HIDDEN_NEURONS)}"
         )
     raise ValueError(f"unknown neuron {neuron_id!r}; valid neurons: {_choices(HIDDEN_NEURONS)}")
 
