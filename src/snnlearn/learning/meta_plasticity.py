@@ -47,17 +47,14 @@ fit_epoch` trains on episodes from the training split; the runner scores a split
 :meth:`MetaPlasticity.evaluate`: the query accuracy on 100 episodes drawn entirely from that split
 (support and queries), which is what ``snnlearn train`` reports as test accuracy.
 
-Exact and approximated: the gradient is that of BPTT through the episode; the only approximation
-is the surrogate derivative of each spike (hidden and output). With a surrogate of compact
-support (``Triangle``) and no membrane within its support, the gradient is exact (tested against
-central finite differences).
+Exact and approximated: BPTT through the episode; only each spike's derivative is a surrogate
+(exact with ``Triangle`` and no membrane in its support; tested against finite differences).
 
-Memory: the ``S + 1`` traces and effective weights ``[B, n_way, N_hidden]`` kept for the backward
-pass (``S = n_way * k_shot`` support examples), the queries' ``[B * n_query, n_way, N_hidden]``,
-and the hidden layers' O(T * B * (S + n_query) * N) activations.
+Memory: ``S + 1`` traces and effective weights ``[B, n_way, N_hidden]`` (``S = n_way k_shot``)
+and the hidden layers' O(T * B * (S + n_query) * N) activations, kept for the backward pass.
 
-Supported networks: feed-forward or recurrent LIF or ALIF hidden layers (the output neurons use
-the LIF part of the last hidden layer's model); ``net``'s readout is not used.
+Supported: feed-forward or recurrent LIF/ALIF hidden layers (the outputs use the LIF part of the
+last one); ``net``'s readout is not used.
 
 References:
     Miconi, T., Clune, J. & Stanley, K. O. (2018). Differentiable plasticity: training plastic
@@ -429,8 +426,7 @@ class MetaPlasticity(LearningRule):
             count += len(out.labels)
         return total / count, correct / count
 
-    def evaluate(self, net: Network, task: Task, data: TaskData, *,
-                 generator: torch.Generator) -> float:
+    def evaluate(self, net: Network, task: Task, data: TaskData, *, generator: Any) -> float:
         """The runner's accuracy: queries of 100 episodes drawn entirely from ``data``."""
         return self.evaluate_episodes(net, task, data, n_episodes=100, generator=generator)
 
