@@ -19,7 +19,6 @@ Encodings of one image over ``n_steps`` steps of length ``dt``:
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Literal, get_args
 
@@ -29,10 +28,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from snnlearn.encoders import latency_encode, poisson_encode
 from snnlearn.losses import max_membrane_cross_entropy
 from snnlearn.neurons import LIFParams, LIParams
-from snnlearn.neurons._checks import check_dt
+from snnlearn.tasks._images import check_image_coding, encode_intensities
 from snnlearn.tasks.base import SPLITS, Split, Task, TaskData, TaskDefaults
 
 __all__ = ["Digits", "DigitsCoding"]
@@ -78,19 +76,8 @@ class Digits(Task):
         self, *, coding: DigitsCoding = "latency", n_steps: int = 20, dt: float = 1e-3,
         max_rate: float = 200.0, seed: int = 0,
     ) -> None:
-        if coding not in get_args(DigitsCoding):
-            raise ValueError(
-                f"Digits.coding must be one of {list(get_args(DigitsCoding))}, got {coding!r}"
-            )
-        if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 2:
-            raise ValueError(f"Digits.n_steps must be an int >= 2, got {n_steps!r}")
-        self.dt = check_dt(dt)
-        if (isinstance(max_rate, bool) or not isinstance(max_rate, numbers.Real)
-                or not (0 < max_rate and max_rate * self.dt <= 1 and math.isfinite(max_rate))):
-            raise ValueError(
-                f"Digits.max_rate must be a rate > 0 Hz with max_rate * dt <= 1, got "
-                f"max_rate={max_rate!r} with dt={self.dt!r}; lower max_rate or dt"
-            )
+        self.dt = check_image_coding("Digits", coding, get_args(DigitsCoding), n_steps, dt,
+                                     max_rate)
         if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
                 or not 0 <= seed < 2**32):
             raise ValueError(f"Digits.seed must be an int in [0, 2**32), got {seed!r}")
@@ -119,11 +106,8 @@ class Digits(Task):
             raise ValueError(
                 f"Digits inputs must be intensities [B, {self.n_in}], got {tuple(inputs.shape)}"
             )
-        inputs = inputs.float()
-        if self.coding == "rate":
-            return poisson_encode(inputs * self.max_rate, self.n_steps, self.dt,
-                                  generator=generator)
-        return latency_encode(inputs, self.n_steps, self.dt, skip_zero=True)
+        return encode_intensities(inputs.float(), self.coding, self.n_steps, self.dt,
+                                  self.max_rate, generator)
 
     def loss(self, outputs: Tensor, labels: Tensor) -> Tensor:
         return max_membrane_cross_entropy(outputs, labels)

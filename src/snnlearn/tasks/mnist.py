@@ -50,10 +50,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from snnlearn.encoders import latency_encode, poisson_encode
 from snnlearn.losses import max_membrane_cross_entropy
 from snnlearn.neurons import LIFParams, LIParams
-from snnlearn.neurons._checks import check_dt
+from snnlearn.tasks._images import check_image_coding, encode_intensities
 from snnlearn.tasks._ondisk import carve_validation, check_seed, data_root, find_file
 from snnlearn.tasks.base import SPLITS, Split, Task, TaskData, TaskDefaults
 
@@ -171,19 +170,8 @@ class MNIST(Task):
         n_steps: int = 20, dt: float = 1e-3, max_rate: float = 200.0, n_val: int = 5000,
         seed: int = 0,
     ) -> None:
-        if coding not in get_args(MNISTCoding):
-            raise ValueError(
-                f"MNIST.coding must be one of {list(get_args(MNISTCoding))}, got {coding!r}"
-            )
-        if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 2:
-            raise ValueError(f"MNIST.n_steps must be an int >= 2, got {n_steps!r}")
-        self.dt = check_dt(dt)
-        if (isinstance(max_rate, bool) or not isinstance(max_rate, numbers.Real)
-                or not (0 < max_rate and max_rate * self.dt <= 1 and math.isfinite(max_rate))):
-            raise ValueError(
-                f"MNIST.max_rate must be a rate > 0 Hz with max_rate * dt <= 1, got "
-                f"max_rate={max_rate!r} with dt={self.dt!r}; lower max_rate or dt"
-            )
+        self.dt = check_image_coding("MNIST", coding, get_args(MNISTCoding), n_steps, dt,
+                                     max_rate)
         if isinstance(n_val, bool) or not isinstance(n_val, numbers.Integral) or n_val < 1:
             raise ValueError(f"MNIST.n_val must be an int >= 1, got {n_val!r}")
         self.coding: MNISTCoding = coding
@@ -261,9 +249,7 @@ class MNIST(Task):
         else:
             raise ValueError(f"MNIST inputs must be uint8 pixels or float intensities, got "
                              f"{inputs.dtype}")
-        if self.coding == "rate":
-            return poisson_encode(p * self.max_rate, self.n_steps, self.dt, generator=generator)
-        return latency_encode(p, self.n_steps, self.dt, skip_zero=True)
+        return encode_intensities(p, self.coding, self.n_steps, self.dt, self.max_rate, generator)
 
     def loss(self, outputs: Tensor, labels: Tensor) -> Tensor:
         return max_membrane_cross_entropy(outputs, labels)
