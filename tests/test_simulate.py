@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.neurons import LIFParams, LIParams, lif_fire, lif_integrate
 from snnlearn.simulate import Rollout, check_input_sequence, unroll
 from snnlearn.surrogate import Triangle
@@ -154,7 +154,7 @@ class Unrolled(nn.Module):
         return r.outputs, r.membranes[0]
 
 
-def min_distance_to_threshold(layer: SpikingDense, x: Tensor, dt: float) -> float:
+def min_distance_to_threshold(layer: SpikingLayer, x: Tensor, dt: float) -> float:
     """Smallest ``|v' - v_th|`` of a (feed-forward LIF) layer over a run, pre-reset membrane."""
     p = layer.neuron
     current, state, margins = layer.project(x).detach(), layer.initial_state(x.shape[1]), []
@@ -173,7 +173,7 @@ def test_gradcheck_through_a_spiking_network_where_no_spike_can_flip():
     neuron = LIFParams(tau_mem=5e-3, tau_syn=3e-3, reset="hard", v_reset=-0.2,
                        surrogate=Triangle(scale=1e3))
     g = gen(4)
-    net = Network([SpikingDense(3, 4, neuron, weight_scale=20.0, generator=g, dtype=F64),
+    net = Network([SpikingLayer.dense(3, 4, neuron, weight_scale=20.0, generator=g, dtype=F64),
                    Readout(4, 2, LIParams(tau_mem=8e-3), generator=g, dtype=F64)], dt=dt)
     x = (2.0 * torch.rand(8, 1, 3, generator=g, dtype=F64)).requires_grad_(True)
     hidden = net.layers[0]

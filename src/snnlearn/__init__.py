@@ -10,13 +10,13 @@ Conventions used throughout the package:
   ``exp(-dt / tau)`` is computed in the step.
 """
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.simulate import Rollout, unroll
 from snnlearn.surrogate import ATan, FastSigmoid, Triangle, spike
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "Readout", "SpikingDense", "build_network", "Rollout", "unroll",
+    "Network", "Readout", "SpikingLayer", "build_network", "Rollout", "unroll",
     "ATan", "FastSigmoid", "Triangle", "spike", "__version__",
 ]

@@ -1,11 +1,18 @@
 """The time loop: ``unroll`` runs a :class:`~snnlearn.layers.Network` over a whole input sequence.
 
-Layers are simulated one after the other: the feed-forward current of a layer is computed for all
-``T`` steps in one matrix product, then the neuron dynamics are scanned over time (feed-forward LIF
-layers by the fused :func:`snnlearn.kernels.lif_sequence`, others step by step). Because a layer's
-output at step ``t`` depends only on its input up to ``t``, this gives the result of calling
-:meth:`Network.step` ``T`` times, only faster (the same equations; the batched matrix product may
-round differently from the per-step one, by about one unit in the last place).
+Layers are simulated one after the other: a spiking layer's feed-forward current is computed for
+all ``T`` steps at once (one matrix product or convolution), then its neuron dynamics run over
+time in one fused sequence operation (:func:`snnlearn.kernels.sequence.neuron_sequence`: LIF, ALIF
+and LI fused, with their recurrent synapses; other models step by step); stateless layers map the
+whole sequence. Because a layer's output at step ``t`` depends only on its input up to ``t``, this
+gives the result of calling :meth:`Network.step` ``T`` times, only faster (the same equations; a
+batched matrix product may round differently from the per-step one, by about one unit in the last
+place).
+
+What rules need besides the outputs is recorded on request (``record=True``) in typed fields,
+one :class:`LayerRecord` per layer: the layer's input sequence, its feed-forward current, the
+pre-reset membrane ``u``, the surrogate derivative ``sigma'(u - threshold)`` and, for ALIF, the
+adaptation. Rules read these instead of simulating the neurons themselves.
 """
 
 from __future__ import annotations
@@ -17,14 +24,33 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from snnlearn.kernels.li_scan import li_sequence
-from snnlearn.kernels.lif_scan import lif_sequence
-from snnlearn.layers.dense import SpikingDense
+from snnlearn.kernels.sequence import neuron_sequence
 from snnlearn.layers.network import Network
 from snnlearn.layers.readout import Readout
-from snnlearn.neurons.lif import LIFParams
+from snnlearn.layers.spiking import SpikingLayer
+from snnlearn.neurons import ALIFParams, LIFParams
 
-__all__ = ["Rollout", "Projection", "unroll", "check_input_sequence"]
+__all__ = ["Rollout", "LayerRecord", "Projection", "unroll", "check_input_sequence",
+           "surrogate_derivative"]
+
+
+class LayerRecord(NamedTuple):
+    """What ``unroll(..., record=True)`` records of one layer (``None`` where not applicable).
+
+    Attributes:
+        input: the layer's input sequence ``[T, B, *in_shape]``.
+        current: the feed-forward current ``[T, B, *out_shape]`` (with autograd history).
+        u: the pre-reset membrane ``[T, B, *out_shape]`` (detached); the readout's membrane.
+        surrogate: ``sigma'(u - A)`` with the threshold ``A`` (adaptive for ALIF), zero while
+            refractory (detached); ``None`` for the readout and stateless layers.
+        adaptation: ALIF's ``a_{t-1}`` used at step ``t`` (detached), else ``None``.
+    """
+
+    input: Tensor
+    current: Tensor | None
+    u: Tensor | None
+    surrogate: Tensor | None
+    adaptation: Tensor | None
 
 
 class Rollout(NamedTuple):
@@ -36,6 +62,7 @@ class Rollout(NamedTuple):
         membranes: membrane ``v`` ``[T, B, N_l]`` of every layer if recorded, else ``()``.
         final_state: the network state after the last step (one entry per layer).
         extras: rule-specific results (e.g. eligibility traces); read-only, empty by default.
+        records: one :class:`LayerRecord` per layer if ``record=True``, else ``()``.
     """
 
     outputs: Tensor
@@ -43,6 +70,7 @@ class Rollout(NamedTuple):
     membranes: tuple[Tensor, ...]
     final_state: tuple[Any, ...]
     extras: Mapping[str, Any] = MappingProxyType({})
+    records: tuple[LayerRecord, ...] = ()
 
 
 def check_input_sequence(x: object, n_in: int, dtype: torch.dtype, *, name: str = "x") -> Tensor:
@@ -73,7 +101,7 @@ def check_input_sequence(x: object, n_in: int, dtype: torch.dtype, *, name: str 
     if x.dtype != dtype:
         raise ValueError(
             f"{name} dtype ({x.dtype}) does not match the network's weight dtype ({dtype}); "
-            f"convert the input with x.to({dtype}) or the network with net.to({x.dtype})"
+            f"convert the input with x.to({dtype})"
         )
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
@@ -87,83 +115,123 @@ Projection = Callable[[int, Any, Tensor], Tensor]
 
 def unroll(
     net: Network, x: Tensor, state: tuple[Any, ...] | None = None, *,
-    record_membrane: bool = False, check: bool = True, projection: Projection | None = None,
+    record_membrane: bool = False, record: bool = False, check: bool = True,
+    projection: Projection | None = None,
 ) -> Rollout:
     """Simulate ``net`` on the input sequence ``x``.
 
     Args:
         net: the network.
-        x: input ``[T, B, n_in]`` (time first), dtype of the network's weights.
+        x: input ``[T, B, *in_shape]`` (time first; ``[T, B, n_in]`` is reshaped), dtype of
+            the network's weights.
         state: initial state (default: ``net.initial_state(B)``).
-        record_membrane: also return every layer's membrane trace.
+        record_membrane: also return every neuron layer's post-reset membrane trace.
+        record: also return a :class:`LayerRecord` per layer (inputs, currents, pre-reset
+            membrane, surrogate derivative, adaptation).
         check: validate ``x`` (shape, dtype, finiteness) before simulating.
         projection: computes each layer's feed-forward input current from its input sequence
-            (default ``layer.project``, i.e. ``W x + b``); learning rules that change how errors
-            flow backwards through the synapses (feedback alignment) substitute their own.
+            (default ``layer.project``); learning rules that change how errors flow backwards
+            through the synapses (feedback alignment) substitute their own.
 
     Shapes:
-        ``x [T, B, n_in] -> outputs [T, B, n_out]``.
+        ``x [T, B, *in_shape] -> outputs [T, B, *out_shape]``.
 
     Returns:
         A :class:`Rollout`.
 
     Raises:
-        ValueError: an invalid input (see :func:`check_input_sequence`), or a ``state`` whose
-            length or tensor shapes do not match the network and the batch size.
+        ValueError: an invalid input, or a ``state`` whose length or tensor shapes do not match
+            the network and the batch size.
 
     Example:
         >>> import torch
         >>> from snnlearn.layers import build_network
         >>> net = build_network(3, [8], 2, dt=1e-3, generator=torch.Generator().manual_seed(0))
-        >>> r = unroll(net, torch.zeros(10, 4, 3))
-        >>> tuple(r.outputs.shape), tuple(r.spikes[0].shape)
-        ((10, 4, 2), (10, 4, 8))
+        >>> r = unroll(net, torch.zeros(10, 4, 3), record=True)
+        >>> tuple(r.outputs.shape), tuple(r.spikes[0].shape), tuple(r.records[0].u.shape)
+        ((10, 4, 2), (10, 4, 8), (10, 4, 8))
     """
     if check:
-        check_input_sequence(x, net.n_in, net.layers[0].weight.dtype)
+        x = net.check_input(x)
+    elif x.ndim == 3 and len(net.in_shape) > 1:
+        x = x.reshape(*x.shape[:2], *net.in_shape)
     if state is None:
         state = net.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
     else:
         _check_state(net, state, x.shape[1])
-    seq, spikes, membranes, final = x, [], [], []
+    seq, spikes, membranes, final, records = x, [], [], [], []
     for k, (layer, s) in enumerate(zip(net.layers, state, strict=True)):
+        if not isinstance(layer, (SpikingLayer, Readout)):
+            inp, seq = seq, layer(seq)
+            final.append(None)
+            if record:
+                records.append(LayerRecord(inp, None, None, None, None))
+            continue
+        inp = seq
         current = layer.project(seq) if projection is None else projection(k, layer, seq)
+        rec_w = layer.masked_recurrent_weight() if isinstance(layer, SpikingLayer) else None
+        want = record or record_membrane
+        res = neuron_sequence(layer.neuron, current, s, net.dt, recurrent_weight=rec_w,
+                              record=want)
+        final.append(res.final_state)
         if isinstance(layer, Readout):
-            seq, s = li_sequence(current, s, layer.neuron, net.dt)
-            final.append(s)
+            seq = res.output
             if record_membrane:
                 membranes.append(seq)
+            if record:
+                records.append(LayerRecord(inp, current, seq.detach(), None, None))
             continue
-        if not record_membrane and _fusable(layer):
-            seq, s = lif_sequence(current, s, layer.neuron, net.dt)
-            final.append(s)
-            spikes.append(seq)
-            continue
-        outs, vs = [], []
-        for t in range(current.shape[0]):
-            out, s = layer.step(current[t], s, net.dt)
-            outs.append(out)
-            if record_membrane:
-                vs.append(s.v)
-        seq = _stack(outs, current)
-        final.append(s)
-        if isinstance(layer, SpikingDense):
-            spikes.append(seq)
+        spikes.append(res.output)
+        seq = layer.grade(res.output)
         if record_membrane:
-            membranes.append(_stack(vs, current))
+            membranes.append(_post_reset(layer.neuron, res.u, res.output.detach()))
+        if record:
+            records.append(LayerRecord(inp, current, res.u,
+                                       surrogate_derivative(layer.neuron, res.u, res.adaptation),
+                                       res.adaptation))
     return Rollout(outputs=seq, spikes=tuple(spikes), membranes=tuple(membranes),
-                   final_state=tuple(final))
+                   final_state=tuple(final), records=tuple(records))
+
+
+def surrogate_derivative(neuron: object, u: Tensor | None,
+                         adaptation: Tensor | None = None) -> Tensor | None:
+    """``sigma'(u - A)`` of a spiking neuron model for a recorded pre-reset membrane ``u``.
+
+    ``A = v_th`` (LIF) or ``v_th + beta a_{t-1}`` (ALIF); ``None`` for models without a
+    surrogate (Izhikevich, Hodgkin-Huxley record no ``u``). Refractory steps (membrane held)
+    are not masked here; rules that need it read the neuron's ``t_ref``.
+    """
+    if u is None:
+        return None
+    if isinstance(neuron, ALIFParams):
+        threshold = neuron.lif.v_th + neuron.adaptation * adaptation
+        return neuron.lif.surrogate.derivative(u - threshold)
+    if isinstance(neuron, LIFParams):
+        return neuron.surrogate.derivative(u - neuron.v_th)
+    return None
+
+
+def _post_reset(neuron: object, u: Tensor | None, z: Tensor) -> Tensor:
+    """The post-reset membrane from the pre-reset one and the spikes."""
+    if u is None:
+        raise ValueError(f"record_membrane: the {type(neuron).__name__} model records no membrane")
+    lif = neuron.lif if isinstance(neuron, ALIFParams) else neuron
+    if lif.reset == "subtract":
+        return u - z * (lif.v_th - lif.v_reset)
+    return u - z * (u - lif.v_reset)
 
 
 def _check_state(net: Network, state: tuple[Any, ...], batch_size: int) -> None:
-    """Raise ``ValueError`` unless ``state`` has one entry per layer of shape ``[B, n_out]``."""
-    if len(state) != len(net.layers):
+    """Raise ``ValueError`` unless ``state`` has one entry per layer of shape ``[B, ...]``."""
+    if not isinstance(state, tuple) or len(state) != len(net.layers):
         raise ValueError(
             f"state has {len(state)} entries but the network has {len(net.layers)} layers; "
             f"pass net.initial_state({batch_size}) or a previous Rollout.final_state"
         )
     for k, (layer, s) in enumerate(zip(net.layers, state, strict=True)):
-        expected = (batch_size, layer.n_out)
+        if s is None:
+            continue
+        expected = (batch_size, *layer.out_shape)
         for field, value in zip(getattr(s, "_fields", ()), s, strict=False):
             if isinstance(value, Tensor) and tuple(value.shape) != expected:
                 raise ValueError(
@@ -171,16 +239,3 @@ def _check_state(net: Network, state: tuple[Any, ...], batch_size: int) -> None:
                     f"{expected} (batch size of x, layer size); pass net.initial_state("
                     f"{batch_size}) or the final_state of a run with the same batch size"
                 )
-
-
-def _fusable(layer: object) -> bool:
-    """Whether a layer's time loop can run as one fused LIF sequence operation."""
-    return (
-        isinstance(layer, SpikingDense) and not layer.recurrent
-        and isinstance(layer.neuron, LIFParams)
-    )
-
-
-def _stack(steps: list[Tensor], like: Tensor) -> Tensor:
-    """Stack per-step tensors along time; an empty sequence gives ``like``'s empty shape."""
-    return torch.stack(steps) if steps else like.new_zeros(like.shape)

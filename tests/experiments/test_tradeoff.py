@@ -111,4 +111,4 @@ def test_config_and_cli_take_delays(toy: str, tmp_path: Path):
     from snnlearn.experiments.runner import load_network
 
     net, _ = load_network(out)
-    assert type(net.layers[0]).__name__ == "DelayedDense" and net.layers[0].n_taps == 3
+    assert net.layers[0].synapse.kind == "delayed" and net.layers[0].synapse.n_taps == 3

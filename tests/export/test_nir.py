@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnlearn.export import from_nir, to_nir
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 from snnlearn.simulate import unroll
 
@@ -35,12 +35,12 @@ def _net(neuron: LIFParams, readout: LIParams | None = None, *, bias: bool = Tru
          seed: int = 0, sizes: tuple[int, ...] = (5, 10, 4), dt: float = DT) -> Network:
     """Random network; weights large enough that every layer spikes."""
     g = torch.Generator().manual_seed(seed)
-    layers: list[SpikingDense | Readout] = []
+    layers: list[SpikingLayer | Readout] = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         if readout is not None and k == len(sizes) - 2:
             layers.append(Readout(a, b, readout, bias=bias, generator=g))
         else:
-            layers.append(SpikingDense(a, b, neuron, bias=bias, weight_scale=12.0, generator=g))
+            layers.append(SpikingLayer.dense(a, b, neuron, bias=bias, weight_scale=12.0, generator=g))
     with torch.no_grad():
         for layer in layers:
             if layer.bias is not None:
@@ -118,8 +118,8 @@ def test_file_round_trip_through_nir_write_and_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("net", "match"), [
     (_net(LIFParams(tau_mem=1e-3)), "reset='subtract' has no exact NIR form"),
     (_net(LIFParams(tau_mem=1e-3, reset="hard", t_ref=1e-3)), "no refractory period"),
-    (Network([SpikingDense(3, 4, ALIFParams())], dt=DT), "ALIF"),
-    (Network([SpikingDense(3, 4, HARD, recurrent=True)], dt=DT), "recurrent"),
+    (Network([SpikingLayer.dense(3, 4, ALIFParams())], dt=DT), "ALIF"),
+    (Network([SpikingLayer.dense(3, 4, HARD, recurrent=True)], dt=DT), "recurrent"),
 ])
 def test_export_refuses_what_nir_cannot_represent(net: Network, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -147,7 +147,7 @@ def test_subtract_and_hard_reset_agree_in_the_continuous_limit() -> None:
         steps = round(duration / dt)
         counts = []
         for reset in ("subtract", "hard"):
-            net = Network([SpikingDense(1, 1, LIFParams(tau_mem=tau, reset=reset))], dt=dt)
+            net = Network([SpikingLayer.dense(1, 1, LIFParams(tau_mem=tau, reset=reset))], dt=dt)
             with torch.no_grad():
                 net.layers[0].weight.fill_(current)
             counts.append(float(_run(net, torch.ones(steps, 1, 1)).outputs.sum()))

@@ -13,7 +13,7 @@ from snnlearn.layers import (
     DelayParams,
     Network,
     Readout,
-    SpikingDense,
+    SpikingLayer,
     build_network,
 )
 from snnlearn.layers.delay import delay_kernel
@@ -55,7 +55,7 @@ def test_integer_delays_shift_the_current_and_the_spikes_exactly(kernel: str):
     net = Network([lay, Readout(4, 2, generator=gen(1), dtype=F64)], dt=DT)
     with torch.no_grad():
         lay.weight.mul_(30.0)
-    plain = Network([SpikingDense(3, 4, bias=True, dtype=F64), Readout(4, 2, dtype=F64)], dt=DT)
+    plain = Network([SpikingLayer.dense(3, 4, bias=True, dtype=F64), Readout(4, 2, dtype=F64)], dt=DT)
     plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "layers.0.delay"})
     z = unroll(net, x).spikes[0]
     assert z.sum() > 0

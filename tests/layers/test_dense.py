@@ -1,4 +1,4 @@
-"""Tests for snnlearn.layers.dense.SpikingDense: weights only, explicit state, recurrence."""
+"""Tests for snnlearn.layers.dense.SpikingLayer: weights only, explicit state, recurrence."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from snnlearn.layers import SpikingDense
+from snnlearn.layers import SpikingLayer
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 
 F64 = torch.float64
@@ -18,28 +18,28 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def test_state_dict_holds_only_weights():
-    plain = SpikingDense(3, 4, generator=gen())
+    plain = SpikingLayer.dense(3, 4, generator=gen())
     assert set(plain.state_dict()) == {"weight"}
-    full = SpikingDense(3, 4, ALIFParams(), recurrent=True, bias=True, generator=gen())
+    full = SpikingLayer.dense(3, 4, ALIFParams(), recurrent=True, bias=True, generator=gen())
     assert set(full.state_dict()) == {"weight", "bias", "recurrent_weight"}
     assert list(full.buffers()) == []
 
 
 def test_initial_weights_follow_the_documented_scale_and_generator():
     n_in, n_out, scale = 400, 300, 2.0
-    layer = SpikingDense(n_in, n_out, weight_scale=scale, generator=gen(1), dtype=F64)
+    layer = SpikingLayer.dense(n_in, n_out, weight_scale=scale, generator=gen(1), dtype=F64)
     w = layer.weight.detach()
     bound = scale * math.sqrt(3.0 / n_in)  # uniform with std scale / sqrt(n_in)
     assert w.abs().max() <= bound
     assert w.std().item() == pytest.approx(scale / math.sqrt(n_in), rel=0.02)
-    same = SpikingDense(n_in, n_out, weight_scale=scale, generator=gen(1), dtype=F64)
-    other = SpikingDense(n_in, n_out, weight_scale=scale, generator=gen(2), dtype=F64)
+    same = SpikingLayer.dense(n_in, n_out, weight_scale=scale, generator=gen(1), dtype=F64)
+    other = SpikingLayer.dense(n_in, n_out, weight_scale=scale, generator=gen(2), dtype=F64)
     assert torch.equal(w, same.weight.detach())
     assert not torch.equal(w, other.weight.detach())
 
 
 def test_recurrent_diagonal_is_zero_and_bias_starts_at_zero():
-    layer = SpikingDense(5, 6, recurrent=True, bias=True, generator=gen())
+    layer = SpikingLayer.dense(5, 6, recurrent=True, bias=True, generator=gen())
     assert torch.all(torch.diagonal(layer.recurrent_weight) == 0)
     assert (layer.recurrent_weight != 0).sum() == 6 * 5
     assert torch.all(layer.bias == 0)
@@ -48,7 +48,7 @@ def test_recurrent_diagonal_is_zero_and_bias_starts_at_zero():
 def test_recurrent_current_adds_w_rec_times_previous_spikes():
     dt, tau = 1e-3, 10e-3
     p = LIFParams(tau_mem=tau, v_th=1e3)  # never fires
-    layer = SpikingDense(3, 4, p, recurrent=True, generator=gen(), dtype=F64)
+    layer = SpikingLayer.dense(3, 4, p, recurrent=True, generator=gen(), dtype=F64)
     state = layer.initial_state(2)
     z_prev = torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]], dtype=F64)
     state = state._replace(z=z_prev)
@@ -59,7 +59,7 @@ def test_recurrent_current_adds_w_rec_times_previous_spikes():
 
 
 def test_self_connections_stay_absent_under_training():
-    layer = SpikingDense(3, 4, recurrent=True, generator=gen(), dtype=F64)
+    layer = SpikingLayer.dense(3, 4, recurrent=True, generator=gen(), dtype=F64)
     state = layer.initial_state(2)._replace(z=torch.ones(2, 4, dtype=F64))
     z, s = layer.step(torch.full((2, 4), 0.5, dtype=F64), state, 1e-3)
     s.v.sum().backward()
@@ -76,7 +76,7 @@ def test_self_connections_stay_absent_under_training():
 @pytest.mark.parametrize("neuron", [LIFParams(), ALIFParams()], ids=["LIF", "ALIF"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtype_follows_the_parameters(neuron, dtype):
-    layer = SpikingDense(3, 4, neuron, recurrent=True, generator=gen(), dtype=dtype)
+    layer = SpikingLayer.dense(3, 4, neuron, recurrent=True, generator=gen(), dtype=dtype)
     s = layer.initial_state(5)
     assert all(t.dtype == dtype and t.shape == (5, 4) for t in s)
     z, s = layer.step(layer.project(torch.ones(5, 3, dtype=dtype)), s, 1e-3)
@@ -84,7 +84,7 @@ def test_dtype_follows_the_parameters(neuron, dtype):
 
 
 def test_project_is_w_x_plus_b_for_steps_and_sequences():
-    layer = SpikingDense(3, 2, bias=True, generator=gen(), dtype=F64)
+    layer = SpikingLayer.dense(3, 2, bias=True, generator=gen(), dtype=F64)
     with torch.no_grad():
         layer.bias.copy_(torch.tensor([0.5, -1.0], dtype=F64))
     x = torch.randn(7, 4, 3, generator=gen(1), dtype=F64)
@@ -94,7 +94,7 @@ def test_project_is_w_x_plus_b_for_steps_and_sequences():
 
 
 def test_no_state_is_stored_on_the_module():
-    layer = SpikingDense(3, 4, recurrent=True, generator=gen(), dtype=F64)
+    layer = SpikingLayer.dense(3, 4, recurrent=True, generator=gen(), dtype=F64)
     attrs = dict(vars(layer))
     params = {k: v.clone() for k, v in layer.state_dict().items()}
     x_a = 5.0 * torch.rand(2, 3, generator=gen(1), dtype=F64)
@@ -109,7 +109,7 @@ def test_no_state_is_stored_on_the_module():
 
 
 def test_empty_batch():
-    layer = SpikingDense(3, 4, recurrent=True, generator=gen())
+    layer = SpikingLayer.dense(3, 4, recurrent=True, generator=gen())
     z, s = layer.step(layer.project(torch.zeros(0, 3)), layer.initial_state(0), 1e-3)
     assert z.shape == (0, 4) and s.v.shape == (0, 4)
 
@@ -124,11 +124,11 @@ def test_empty_batch():
 def test_invalid_arguments_raise(kwargs, name):
     args = {"n_in": 3, "n_out": 4, **kwargs}
     with pytest.raises(ValueError, match=name):
-        SpikingDense(**args)
+        SpikingLayer.dense(**args)
 
 
 def test_dt_is_validated_in_step():
-    layer = SpikingDense(2, 2, generator=gen())
+    layer = SpikingLayer.dense(2, 2, generator=gen())
     with pytest.raises(ValueError, match="dt"):
         layer.step(torch.zeros(1, 2), layer.initial_state(1), 0.0)
 
@@ -144,7 +144,7 @@ def test_izhikevich_and_hh_layers_simulate_and_carry_gradients(kind):
     neuron = izhikevich_preset("RS") if kind == "izhikevich" else HHParams()
     dt = 0.1e-3 if kind == "izhikevich" else 0.025e-3
     g = torch.Generator().manual_seed(0)
-    layer = SpikingDense(2, 4, neuron, weight_scale=20.0, generator=g)
+    layer = SpikingLayer.dense(2, 4, neuron, weight_scale=20.0, generator=g)
     with torch.no_grad():
         layer.weight.abs_()
     net = Network([layer, Readout(4, 2, generator=g)], dt=dt)

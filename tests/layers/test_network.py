@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from snnlearn.layers import Network, Readout, Record, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, Record, SpikingLayer, build_network
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 from snnlearn.simulate import unroll
 
@@ -122,12 +122,12 @@ def test_step_rejects_a_state_of_the_wrong_length():
 
 def test_rejects_mismatched_layer_sizes():
     with pytest.raises(ValueError, match=r"layer 1 expects 5 inputs but layer 0 has 4 outputs"):
-        Network([SpikingDense(3, 4), Readout(5, 2)], dt=1e-3)
+        Network([SpikingLayer.dense(3, 4), Readout(5, 2)], dt=1e-3)
 
 
 def test_rejects_a_readout_that_is_not_last():
     with pytest.raises(ValueError, match="Readout may only be the last layer"):
-        Network([Readout(3, 4), SpikingDense(4, 2)], dt=1e-3)
+        Network([Readout(3, 4), SpikingLayer.dense(4, 2)], dt=1e-3)
 
 
 @pytest.mark.parametrize("layers", [[], [torch.nn.Linear(3, 4)], ["dense"]])
@@ -139,7 +139,7 @@ def test_rejects_bad_layer_lists(layers):
 @pytest.mark.parametrize("dt", [0.0, -1e-3, float("nan"), float("inf")])
 def test_rejects_bad_dt(dt):
     with pytest.raises(ValueError, match="dt"):
-        Network([SpikingDense(3, 4)], dt=dt)
+        Network([SpikingLayer.dense(3, 4)], dt=dt)
     with pytest.raises(ValueError, match="dt"):
         build_network(3, [4], 2, dt=dt)
 
@@ -147,11 +147,11 @@ def test_rejects_bad_dt(dt):
 def test_build_network_structure():
     net = build_network(4, [16, 8], 3, dt=1e-3, recurrent=True, generator=gen())
     assert (net.n_in, net.n_out, net.dt) == (4, 3, 1e-3)
-    assert [type(m) for m in net.layers] == [SpikingDense, SpikingDense, Readout]
+    assert [type(m) for m in net.layers] == [SpikingLayer, SpikingLayer, Readout]
     assert [(m.n_in, m.n_out) for m in net.layers] == [(4, 16), (16, 8), (8, 3)]
     assert all(m.recurrent for m in net.spiking_layers)
     spiking = build_network(4, [], 3, dt=1e-3, spiking_output=True)
-    assert [type(m) for m in spiking.layers] == [SpikingDense]
+    assert [type(m) for m in spiking.layers] == [SpikingLayer]
 
 
 def test_build_network_weight_scale_compensates_the_membrane_gain():

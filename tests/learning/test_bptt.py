@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning import BPTT, LearningRule, Rollout
 from snnlearn.neurons import LIFParams, LIParams, lif_fire, lif_integrate
 from snnlearn.simulate import unroll
@@ -27,7 +27,7 @@ def loss_fn(outputs: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(outputs.mean(dim=0), labels)
 
 
-def min_distance_to_threshold(layer: SpikingDense, x: Tensor) -> float:
+def min_distance_to_threshold(layer: SpikingLayer, x: Tensor) -> float:
     """Smallest ``|v' - v_th|`` of a feed-forward LIF layer over a run (pre-reset membrane)."""
     p = layer.neuron
     current, state, margins = layer.project(x).detach(), layer.initial_state(x.shape[1]), []
@@ -43,7 +43,7 @@ def smooth_regime_net(v_th: float) -> tuple[Network, Tensor, Tensor]:
     g = gen(4)
     neuron = LIFParams(tau_mem=5e-3, tau_syn=3e-3, v_th=v_th, reset="hard", v_reset=-0.2,
                        surrogate=Triangle(scale=1e3))
-    net = Network([SpikingDense(3, 4, neuron, bias=True, weight_scale=20.0, generator=g,
+    net = Network([SpikingLayer.dense(3, 4, neuron, bias=True, weight_scale=20.0, generator=g,
                                 dtype=F64),
                    Readout(4, 2, LIParams(tau_mem=8e-3, tau_syn=4e-3), bias=True, generator=g,
                            dtype=F64)], dt=DT)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from snnlearn.kernels.li_scan import li_sequence
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning import LearningRule
 from snnlearn.learning.decolle import DECOLLE, labels_from_error
 from snnlearn.learning.superspike import superspike_gradient, superspike_psp
@@ -33,8 +33,8 @@ def two_layer_net(seed: int = 0, neuron: LIFParams | None = None) -> Network:
     neuron = neuron or LIFParams(tau_mem=10e-3, tau_syn=5e-3)
     g = gen(seed)
     return Network([
-        SpikingDense(5, 8, neuron, bias=True, weight_scale=20.0, generator=g, dtype=F64),
-        SpikingDense(8, 6, neuron, weight_scale=20.0, generator=g, dtype=F64),
+        SpikingLayer.dense(5, 8, neuron, bias=True, weight_scale=20.0, generator=g, dtype=F64),
+        SpikingLayer.dense(8, 6, neuron, weight_scale=20.0, generator=g, dtype=F64),
         Readout(6, 3, LIParams(tau_mem=20e-3, tau_syn=5e-3), bias=True, weight_scale=2.0,
                 generator=g, dtype=F64),
     ], dt=DT)

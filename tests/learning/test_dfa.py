@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.learning.dfa import DirectFeedbackAlignment
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
@@ -75,7 +75,7 @@ def memoryless_readout_net(r: float) -> Network:
     """a_m = exp(-dt / tau_mem) = 0 and no synapse: y_t = R (W_out z_t + b), no memory."""
     g = gen(0)
     readout = LIParams(tau_mem=1e-9, tau_syn=None, r=r)
-    net = Network([SpikingDense(4, 6, LIFParams(), weight_scale=40.0, generator=g, dtype=F64),
+    net = Network([SpikingLayer.dense(4, 6, LIFParams(), weight_scale=40.0, generator=g, dtype=F64),
                    Readout(6, 3, readout, bias=True, generator=g, dtype=F64)], dt=DT)
     assert math.exp(-DT / readout.tau_mem) == 0.0
     return net

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.learning.eprop import EProp, EPropOptions
 from snnlearn.losses import activity_regularizer, max_membrane_cross_entropy
@@ -46,7 +46,7 @@ def problem(neuron, *, hidden=(8,), recurrent=False, bias=False, seed=0, steps=2
     g = gen(seed)
     if bias:
         sizes = [4, *hidden]
-        layers = [SpikingDense(a, b, neuron, recurrent=recurrent, bias=True, weight_scale=30.0,
+        layers = [SpikingLayer.dense(a, b, neuron, recurrent=recurrent, bias=True, weight_scale=30.0,
                                generator=g, dtype=F64)
                   for a, b in zip(sizes, sizes[1:], strict=False)]
         net = Network([*layers, Readout(sizes[-1], 3, READOUT, bias=True, weight_scale=5.0,

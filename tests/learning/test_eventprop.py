@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from scipy.integrate import solve_ivp
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning import BPTT
 from snnlearn.learning.eventprop import EventProp, SpikeTimes
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
@@ -29,7 +29,7 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def single_neuron(w: float, neuron: LIFParams, bias: bool = False) -> Network:
-    net = Network([SpikingDense(1, 1, neuron, bias=bias, dtype=F64),
+    net = Network([SpikingLayer.dense(1, 1, neuron, bias=bias, dtype=F64),
                    Readout(1, 1, LIParams(tau_syn=5e-3), dtype=F64)], dt=DT)
     with torch.no_grad():
         net.layers[0].weight.fill_(w)
@@ -109,7 +109,7 @@ def mp_spike_times(w_in: np.ndarray, bias: float, x: np.ndarray, p: LIFParams) -
 
 def test_spike_times_equal_a_high_precision_ode_solution():
     p = LIFParams(tau_mem=20e-3, tau_syn=5e-3, v_leak=-0.1, v_reset=-0.3, reset="hard")
-    net = Network([SpikingDense(2, 1, p, bias=True, dtype=F64),
+    net = Network([SpikingLayer.dense(2, 1, p, bias=True, dtype=F64),
                    Readout(1, 1, LIParams(tau_syn=5e-3), dtype=F64)], dt=DT)
     with torch.no_grad():
         net.layers[0].weight.copy_(torch.tensor([[2.5, 1.0]]))
@@ -131,7 +131,7 @@ def small_net(hidden: list[int], seed: int = 1, v_th: float = 1.0, dtype=F64) ->
     neuron = LIFParams(tau_mem=10e-3, tau_syn=4e-3, v_th=v_th, v_leak=0.05, v_reset=-0.1,
                        reset="hard", surrogate=Triangle(scale=1e3))
     sizes = [3, *hidden]
-    layers: list = [SpikingDense(a, b, neuron, bias=True, weight_scale=4.0, generator=g,
+    layers: list = [SpikingLayer.dense(a, b, neuron, bias=True, weight_scale=4.0, generator=g,
                                  dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     layers.append(Readout(sizes[-1], 2, LIParams(tau_mem=8e-3, tau_syn=3e-3, v_leak=0.1),
                           bias=True, generator=g, dtype=dtype))
@@ -213,7 +213,7 @@ def test_silent_hidden_layer_equals_bptt():
     # a linear network: zero hidden gradients, identical readout gradients.
     exact = small_net([4], v_th=50.0)
     readout = exact.layers[-1]
-    discrete = Network([SpikingDense(3, 4, exact.layers[0].neuron, bias=True, dtype=F64),
+    discrete = Network([SpikingLayer.dense(3, 4, exact.layers[0].neuron, bias=True, dtype=F64),
                         Readout(4, 2, matching_unroll_readout(readout.neuron), bias=True,
                                 dtype=F64)], dt=DT)
     discrete.load_state_dict(exact.state_dict())
@@ -297,11 +297,11 @@ def test_assign_grads_writes_instead_of_accumulating():
 
 
 @pytest.mark.parametrize(("layer", "match"), [
-    (lambda: SpikingDense(3, 4, LIFParams(tau_syn=5e-3, t_ref=2e-3)), "t_ref"),
-    (lambda: SpikingDense(3, 4, LIFParams()), "tau_syn"),
-    (lambda: SpikingDense(3, 4, ALIFParams(lif=LIFParams(tau_syn=5e-3))), "ALIFParams"),
-    (lambda: SpikingDense(3, 4, LIFParams(tau_syn=5e-3), recurrent=True), "recurrent"),
-    (lambda: SpikingDense(3, 4, LIFParams(tau_syn=5e-3, v_leak=1.0, v_reset=0.5)), "v_leak"),
+    (lambda: SpikingLayer.dense(3, 4, LIFParams(tau_syn=5e-3, t_ref=2e-3)), "t_ref"),
+    (lambda: SpikingLayer.dense(3, 4, LIFParams()), "tau_syn"),
+    (lambda: SpikingLayer.dense(3, 4, ALIFParams(lif=LIFParams(tau_syn=5e-3))), "ALIFParams"),
+    (lambda: SpikingLayer.dense(3, 4, LIFParams(tau_syn=5e-3), recurrent=True), "recurrent"),
+    (lambda: SpikingLayer.dense(3, 4, LIFParams(tau_syn=5e-3, v_leak=1.0, v_reset=0.5)), "v_leak"),
 ])
 def test_unsupported_hidden_layers_raise(layer, match):
     net = Network([layer(), Readout(4, 2, LIParams(tau_syn=5e-3))], dt=DT)
@@ -312,9 +312,9 @@ def test_unsupported_hidden_layers_raise(layer, match):
 def test_unsupported_readouts_raise():
     neuron = LIFParams(tau_syn=5e-3)
     with pytest.raises(ValueError, match="tau_syn"):
-        EventProp().prepare(Network([SpikingDense(3, 4, neuron), Readout(4, 2)], dt=DT))
+        EventProp().prepare(Network([SpikingLayer.dense(3, 4, neuron), Readout(4, 2)], dt=DT))
     with pytest.raises(ValueError, match="Readout"):
-        EventProp().prepare(Network([SpikingDense(3, 4, neuron), SpikingDense(4, 2, neuron)],
+        EventProp().prepare(Network([SpikingLayer.dense(3, 4, neuron), SpikingLayer.dense(4, 2, neuron)],
                                     dt=DT))
 
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from snnlearn.experiments import Config, registry, resume, run
 from snnlearn.experiments.checkpoint import load_checkpoint
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning.base import EpochContext
 from snnlearn.learning.evolution import (
     Evolution,
@@ -43,8 +43,8 @@ def test_batched_population_equals_each_member_alone() -> None:
     g = torch.Generator().manual_seed(0)
     neuron = LIFParams(tau_mem=10e-3, tau_syn=5e-3)
     kw = {"bias": True, "generator": g, "dtype": torch.float64}
-    net = Network([SpikingDense(5, 12, neuron, weight_scale=8.0, **kw),
-                   SpikingDense(12, 7, neuron, weight_scale=8.0, **kw),
+    net = Network([SpikingLayer.dense(5, 12, neuron, weight_scale=8.0, **kw),
+                   SpikingLayer.dense(12, 7, neuron, weight_scale=8.0, **kw),
                    Readout(7, 3, LIParams(tau_mem=20e-3), **kw)], dt=1e-3)
     mean = flatten_weights(net)
     members = mean + 0.5 * mean.abs().mean() * torch.randn(

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snnlearn.layers import Network, Readout, SpikingDense, build_network
+from snnlearn.layers import Network, Readout, SpikingLayer, build_network
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.learning.superspike import (
     SuperSpike,
@@ -39,7 +39,7 @@ def small_net(hidden=(7,), *, detach_reset=True, seed=0) -> Network:
     neuron = LIFParams(tau_mem=10e-3, tau_syn=5e-3, detach_reset=detach_reset)
     g, sizes, layers = gen(seed), [5, *hidden], []
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers.append(SpikingDense(a, b, neuron, bias=True, weight_scale=20.0, generator=g,
+        layers.append(SpikingLayer.dense(a, b, neuron, bias=True, weight_scale=20.0, generator=g,
                                    dtype=F64))
     layers.append(Readout(sizes[-1], 3, LIParams(tau_mem=20e-3, tau_syn=5e-3), bias=True,
                           weight_scale=2.0, generator=g, dtype=F64))
@@ -140,7 +140,7 @@ def test_gradient_equals_the_sum_over_explicit_eligibility_traces():
 
 
 def test_closed_form_membrane_equals_the_stepwise_simulation():
-    layer = SpikingDense(20, 4, LIFParams(tau_mem=10e-3, tau_syn=5e-3), weight_scale=40.0,
+    layer = SpikingLayer.dense(20, 4, LIFParams(tau_mem=10e-3, tau_syn=5e-3), weight_scale=40.0,
                          generator=gen(), dtype=F64)
     x = (torch.rand(80, 2, 20, generator=gen(1)) < 0.1).to(F64)
     fast, step = _lif_run(layer, x, DT), _lif_run(layer, x, DT, stepwise=True)
@@ -291,7 +291,7 @@ def test_single_neuron_learns_a_target_spike_train():
     target = torch.zeros(n_steps, 1, 1)
     target[[100, 180, 260, 340, 420], 0, 0] = 1.0
     neuron = LIFParams(tau_mem=10e-3, tau_syn=5e-3, surrogate=FastSigmoid(scale=5.0))
-    layer = SpikingDense(100, 1, neuron, weight_scale=3.0, generator=g)
+    layer = SpikingLayer.dense(100, 1, neuron, weight_scale=3.0, generator=g)
     optimizer = torch.optim.Adam(layer.parameters(), lr=3e-2, betas=(0.9, 0.99))
     distances = []
     for _ in range(80):

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlearn.layers import Network, SpikingDense
+from snnlearn.layers import Network, SpikingLayer
 from snnlearn.neurons import LIFParams
 from snnlearn.simulate import unroll
 from snnlearn.surrogate import FastSigmoid
@@ -138,7 +138,7 @@ def snnlearn_neuron() -> LIFParams:
 
 
 class SnnlearnModel(nn.Module):
-    """The workload in snnlearn: a :class:`~snnlearn.layers.Network` of :class:`SpikingDense`
+    """The workload in snnlearn: a :class:`~snnlearn.layers.Network` of :class:`SpikingLayer`
     layers (fused LIF time loop via :func:`~snnlearn.simulate.unroll`) and a plain linear
     readout of the last hidden layer's spikes.
 
@@ -165,7 +165,7 @@ class SnnlearnModel(nn.Module):
         neuron = snnlearn_neuron()
         layers = []
         for w in weights.hidden:
-            layer = SpikingDense(w.shape[1], w.shape[0], neuron)
+            layer = SpikingLayer.dense(w.shape[1], w.shape[0], neuron)
             with torch.no_grad():
                 layer.weight.copy_(w)
             layers.append(layer)

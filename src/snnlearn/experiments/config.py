@@ -29,7 +29,7 @@ def _is_int(value: object) -> bool:
 
 LR_SCHEDULES = ("cosine", "constant")
 DELAY_RULES = ("bptt",)
-"""Rules that train :class:`~snnlearn.layers.DelayedDense` layers (the others read the weights
+"""Rules that train :class:`~snnlearn.layers.Delayed` layers (the others read the weights
 directly and would ignore the delays)."""
 
 
@@ -81,7 +81,7 @@ class Config:
         tensorboard: also log the metrics to TensorBoard in ``<out>/tensorboard`` (needs the
             ``tensorboard`` package).
         delays: largest learnable synaptic delay (s, > 0) of the spiking layers' feed-forward
-            synapses (:class:`~snnlearn.layers.DelayedDense`); ``None`` (default) for none.
+            synapses (:class:`~snnlearn.layers.Delayed`); ``None`` (default) for none.
             Only with the rules of ``DELAY_RULES``, which differentiate through the delays.
         rule_options: keyword options of the rule (a TOML table ``[rule_options]``, or
             ``--rule-option KEY=VALUE``), e.g. ``{"inner": "superspike", "threshold": 10}`` for

@@ -234,7 +234,7 @@ def check_neuron_id(neuron_id: object) -> str:
     if neuron_id in NEURONS:
         raise ValueError(
             f"neuron {neuron_id!r} takes inputs in physical units (mV, uA/cm^2) that the task "
-            "defaults are not scaled for; use it from Python (snnlearn.neurons, SpikingDense); "
+            "defaults are not scaled for; use it from Python (snnlearn.neurons, SpikingLayer); "
             f"valid hidden neurons here: {_choices(HIDDEN_NEURONS)}"
         )
     raise ValueError(f"unknown neuron {neuron_id!r}; valid neurons: {_choices(HIDDEN_NEURONS)}")

@@ -75,7 +75,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from snnlearn.layers import DelayedDense, Network, Readout, SpikingDense
+from snnlearn.layers import Delayed, Network, Readout, SpikingLayer
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 from snnlearn.neurons._checks import check_dt
 
@@ -145,7 +145,7 @@ def to_nir(network: Network, *, dt: float, subtract_reset: SubtractReset = "refu
     edges: list[tuple[str, str]] = []
     previous = "input"
     for k, layer in enumerate(network.layers):
-        if isinstance(layer, DelayedDense):
+        if isinstance(getattr(layer, "synapse", None), Delayed):
             raise ValueError(f"to_nir: layer {k} has learnable synaptic delays; this exporter "
                              "writes no per-synapse Delay nodes yet: round and export them "
                              "yourself, or train without --max-delay")
@@ -167,7 +167,7 @@ def to_nir(network: Network, *, dt: float, subtract_reset: SubtractReset = "refu
 
 
 def _neuron_node(
-    nir: ModuleType, k: int, layer: SpikingDense | Readout, dt: float,
+    nir: ModuleType, k: int, layer: SpikingLayer | Readout, dt: float,
     subtract_reset: SubtractReset,
 ) -> tuple[str, Any]:
     """The NIR node of layer ``k``'s neurons and its name, or ``ValueError`` if it has none.
@@ -243,7 +243,7 @@ def from_nir(graph: Any, *, dt: float) -> Network:
         raise ValueError(f"from_nir expects a nir.NIRGraph, got {type(graph).__name__}")
     chain = _chain(nir, graph)
     n_in = _input_size(graph.nodes[chain[0]], chain[0])
-    layers: list[SpikingDense | Readout] = []
+    layers: list[SpikingLayer | Readout] = []
     body = chain[1:-1]
     if len(body) == 0 or len(body) % 2:
         raise ValueError(
@@ -325,7 +325,7 @@ def _uniform(node: Any, name: str, field: str) -> float:
 def _layer(
     nir: ModuleType, graph: Any, syn_name: str, neuron_name: str, n_in: int, dt: float,
     last: bool,
-) -> SpikingDense | Readout:
+) -> SpikingLayer | Readout:
     """One snnlearn layer from a (synapse, neuron) pair of nodes."""
     syn, neuron = graph.nodes[syn_name], graph.nodes[neuron_name]
     if not isinstance(syn, (nir.Affine, nir.Linear)):
@@ -368,14 +368,14 @@ def _layer(
         gain = gain * _array(neuron, "w_in").reshape(-1) * dt / _array(neuron, "tau_syn")
     v_leak = _uniform(neuron, neuron_name, "v_leak")
     if isinstance(neuron, leaky):
-        layer: SpikingDense | Readout = Readout(
+        layer: SpikingLayer | Readout = Readout(
             n_in, n_out, LIParams(tau_mem=tau_mem, tau_syn=tau_syn, r=r, v_leak=v_leak),
             bias=bias is not None)
     else:
         params = LIFParams(tau_mem=tau_mem, tau_syn=tau_syn, r=r, v_leak=v_leak,
                            v_th=_uniform(neuron, neuron_name, "v_threshold"),
                            v_reset=_uniform(neuron, neuron_name, "v_reset"), reset="hard")
-        layer = SpikingDense(n_in, n_out, params, bias=bias is not None)
+        layer = SpikingLayer.dense(n_in, n_out, params, bias=bias is not None)
     exact = np.all(gain == 1.0)
     with torch.no_grad():
         w = weight if exact else weight * gain[:, None]

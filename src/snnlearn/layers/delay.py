@@ -1,4 +1,4 @@
-r"""Learnable synaptic delays: a dense spiking layer whose synapses each have a delay.
+r"""Learnable synaptic delays: dense synapses each of which has a delay (a synapse kind).
 
 Synapse ``(i, j)`` (input ``i``, neuron ``j``) has a weight :math:`w_{ji}` and a real-valued delay
 :math:`d_{ji} \in [0, d_{max}]` (seconds). The feed-forward current is a causal temporal
@@ -23,9 +23,9 @@ where the tap kernel :math:`\kappa(k; \delta)` spreads the weight over time arou
 
 Delays are clamped to :math:`[0, d_{max}]` where they are used. A training recipe (DCLS): train
 with ``"gaussian"`` while shrinking :math:`\sigma` towards a fraction of a step (replace
-``layer.delay_params`` between epochs), then call :meth:`DelayedDense.with_integer_delays` to
-obtain the exact delayed-synapse network. The recurrent synapses (``recurrent=True``) have no
-delay. Because the current needs the input's history, :meth:`DelayedDense.project` takes whole
+``synapse.delay_params`` between epochs), then call :meth:`Delayed.with_integer_delays` to
+obtain the exact delayed-synapse network. The recurrent synapses of a layer (``recurrent=True``)
+have no delay. Because the current needs the input's history, :class:`Delayed` takes whole
 sequences ``[T, B, n_in]`` only (as :func:`snnlearn.simulate.unroll` passes them), never a
 single step.
 
@@ -47,10 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlearn.layers.dense import NeuronParams, SpikingDense
+from snnlearn.layers.synapses import _Signed, check_dale
 from snnlearn.neurons._checks import check_dt
 
-__all__ = ["DelayParams", "DelayedDense", "delay_kernel", "DELAY_KERNELS"]
+__all__ = ["DelayParams", "Delayed", "delay_kernel", "DELAY_KERNELS"]
 
 DelayKernel = Literal["gaussian", "linear", "integer"]
 DELAY_KERNELS: tuple[DelayKernel, ...] = ("gaussian", "linear", "integer")
@@ -58,7 +58,7 @@ DELAY_KERNELS: tuple[DelayKernel, ...] = ("gaussian", "linear", "integer")
 
 @dataclass(frozen=True)
 class DelayParams:
-    """How the synaptic delays of a :class:`DelayedDense` are realised.
+    """How the synaptic delays of a :class:`Delayed` synapse are realised.
 
     Times are in seconds (SI), like every time in snnlearn.
 
@@ -137,22 +137,17 @@ def delay_kernel(delay_steps: Tensor, n_taps: int, kernel: DelayKernel,
     raise ValueError(f"kernel must be one of {', '.join(DELAY_KERNELS)}, got {kernel!r}")
 
 
-class DelayedDense(SpikingDense):
-    """A :class:`SpikingDense` whose feed-forward synapses have learnable delays.
-
-    The feed-forward current is the causal convolution of the module docstring; the neuron
-    step, the recurrent synapses (undelayed) and the state are those of :class:`SpikingDense`,
-    so :func:`snnlearn.simulate.unroll` and :class:`~snnlearn.layers.Network` use it unchanged.
+class Delayed(_Signed):
+    """Dense synapses with learnable delays: the causal convolution of the module docstring.
 
     Args:
         n_in: number of presynaptic inputs.
-        n_out: number of neurons.
-        neuron: neuron parameters (:class:`LIFParams` or :class:`ALIFParams`).
+        n_out: number of postsynaptic units.
         delay: the delay realisation (:class:`DelayParams`).
         dt: simulation time step (s, > 0); must equal the network's.
-        recurrent: add undelayed all-to-all recurrent synapses (no self-connections).
-        bias: add a learnable constant input current per neuron.
+        bias: add a learnable constant input current per unit.
         weight_scale: initial weights have standard deviation ``weight_scale / sqrt(n_in)``.
+        dale: fraction of excitatory presynaptic units (Dale's law), or ``None``.
         generator: random generator for the initial weights and delays (delays start uniform
             in ``[0, max_delay]``).
         device: device of the parameters.
@@ -162,16 +157,16 @@ class DelayedDense(SpikingDense):
         delay: the delays :math:`d_{ji}` ``[n_out, n_in]`` (s), a parameter.
 
     Shapes:
-        ``project``: ``[T, B, n_in] -> [T, B, n_out]``; ``step``: ``[B, n_out] -> [B, n_out]``.
+        ``[T, B, n_in] -> [T, B, n_out]`` (whole sequences only).
 
     Raises:
         ValueError: invalid sizes, ``delay`` not a :class:`DelayParams`, or an invalid ``dt``.
 
     Example:
         >>> import torch
-        >>> layer = DelayedDense(2, 3, delay=DelayParams(5e-3, kernel="integer"), dt=1e-3,
-        ...                      generator=torch.Generator().manual_seed(0))
-        >>> layer.n_taps, tuple(layer.project(torch.zeros(10, 4, 2)).shape)
+        >>> syn = Delayed(2, 3, delay=DelayParams(5e-3, kernel="integer"), dt=1e-3,
+        ...               generator=torch.Generator().manual_seed(0))
+        >>> syn.n_taps, tuple(syn(torch.zeros(10, 4, 2)).shape)
         (6, (10, 4, 3))
 
     References:
@@ -180,22 +175,37 @@ class DelayedDense(SpikingDense):
         arXiv:2306.17670
     """
 
+    kind = "delayed"
+
     def __init__(
-        self, n_in: int, n_out: int, neuron: NeuronParams | None = None, *,
-        delay: DelayParams, dt: float, recurrent: bool = False, bias: bool = False,
-        weight_scale: float = 1.0, generator: torch.Generator | None = None,
-        device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+        self, n_in: int, n_out: int, *, delay: DelayParams, dt: float, bias: bool = False,
+        weight_scale: float = 1.0, dale: float | None = None,
+        generator: torch.Generator | None = None, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
+        super().__init__()
+        for name, value in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Delayed.{name} must be a positive int, got {value!r}")
         if not isinstance(delay, DelayParams):
-            raise ValueError(f"DelayedDense.delay must be a DelayParams, got "
+            raise ValueError(f"Delayed.delay must be a DelayParams, got "
                              f"{type(delay).__name__}; e.g. DelayParams(max_delay=20e-3)")
-        dt = check_dt(dt)
-        super().__init__(n_in, n_out, neuron, recurrent=recurrent, bias=bias,
-                         weight_scale=weight_scale, generator=generator, device=device,
-                         dtype=dtype)
-        self.dt, self.delay_params = dt, delay
+        self.dt, self.delay_params = check_dt(dt), delay
+        if self.n_taps > 100_000:
+            raise ValueError(f"Delayed: max_delay={delay.max_delay!r} s at dt={dt!r} s needs "
+                             f"{self.n_taps} taps per synapse; use a max_delay of at most "
+                             f"{100_000 * dt!r} s")
+        self.n_in, self.n_out = n_in, n_out
+        self.in_shape, self.out_shape = (n_in,), (n_out,)
+        self._setup((n_out, n_in), n_in, n_out if bias else None, check_dale("Delayed", dale),
+                    weight_scale, device=device, dtype=dtype)
         self.delay = nn.Parameter(torch.empty(n_out, n_in, device=device, dtype=dtype))
-        self._init_delay(generator)
+        self.reset_parameters(generator=generator)
+
+    @property
+    def fan_out(self) -> int:
+        """Synaptic events one presynaptic spike causes."""
+        return self.n_out
 
     @property
     def n_taps(self) -> int:
@@ -203,14 +213,11 @@ class DelayedDense(SpikingDense):
         return round(self.delay_params.max_delay / self.dt) + 1
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
-        """Draw fresh initial weights (as :class:`SpikingDense`), then fresh delays."""
+        """Draw fresh initial weights, then fresh delays."""
         super().reset_parameters(generator=generator)
         if "delay" in self._parameters:
-            self._init_delay(generator)
-
-    def _init_delay(self, generator: torch.Generator | None) -> None:
-        with torch.no_grad():
-            self.delay.uniform_(0.0, (self.n_taps - 1) * self.dt, generator=generator)
+            with torch.no_grad():
+                self.delay.uniform_(0.0, (self.n_taps - 1) * self.dt, generator=generator)
 
     def delay_steps(self) -> Tensor:
         """The delays in steps, clamped to ``[0, K - 1]`` (differentiable inside the range)."""
@@ -223,15 +230,15 @@ class DelayedDense(SpikingDense):
         taps = delay_kernel(self.delay_steps(), self.n_taps, p.kernel, sigma)
         return self.weight.unsqueeze(-1) * taps
 
-    def project(self, x: Tensor) -> Tensor:
-        """Delayed feed-forward current of a whole sequence (see the module docstring).
+    def forward(self, x: Tensor) -> Tensor:
+        """Delayed current of a whole sequence (see the module docstring).
 
         Raises:
             ValueError: ``x`` is not a time-first sequence ``[T, B, n_in]``.
         """
         if x.ndim != 3 or x.shape[-1] != self.n_in:
             raise ValueError(
-                f"DelayedDense.project needs a whole sequence [T, B, n_in] = [T, B, {self.n_in}] "
+                f"Delayed synapses need a whole sequence [T, B, n_in] = [T, B, {self.n_in}] "
                 f"(a delay needs the input's history), got shape {tuple(x.shape)}; simulate "
                 "delayed networks with snnlearn.simulate.unroll, not step by step"
             )
@@ -242,12 +249,12 @@ class DelayedDense(SpikingDense):
         current = F.conv1d(signal, self.synaptic_kernel().flip(-1), self.bias)
         return current.permute(2, 0, 1).reshape(steps, batch, self.n_out)
 
-    def with_integer_delays(self) -> DelayedDense:
+    def with_integer_delays(self) -> Delayed:
         """A copy whose delays are rounded to the time grid and realised exactly.
 
-        The copy uses ``kernel="integer"``: each input spike reaches neuron ``j`` once,
-        ``round(d_ji / dt)`` steps later, so its outputs equal this layer's whenever this
-        layer's kernel is already one-hot (a Gaussian with ``sigma`` well below a step).
+        The copy uses ``kernel="integer"``: each input spike reaches unit ``j`` once,
+        ``round(d_ji / dt)`` steps later, so its outputs equal this synapse's whenever its
+        kernel is already one-hot (a Gaussian with ``sigma`` well below a step).
         """
         hard = copy.deepcopy(self)
         hard.delay_params = dataclasses.replace(self.delay_params, kernel="integer", sigma=None)
@@ -256,4 +263,4 @@ class DelayedDense(SpikingDense):
         return hard
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, delay={self.delay_params}, dt={self.dt}"
+        return f"{self.n_in}, {self.n_out}, delay={self.delay_params}, dt={self.dt}"

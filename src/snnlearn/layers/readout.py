@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnlearn.layers.dense import check_layer_args, init_feedforward_
+from snnlearn.layers.dense import check_layer_args
+from snnlearn.layers.synapses import Dense
 from snnlearn.neurons import LIParams, LIState
 
 __all__ = ["Readout"]
@@ -43,20 +43,32 @@ class Readout(nn.Module):
         neuron = LIParams() if neuron is None else neuron
         if not isinstance(neuron, LIParams):
             raise ValueError(f"Readout.neuron must be LIParams, got {type(neuron).__name__}")
-        factory = {"device": device, "dtype": dtype}
         self.n_in, self.n_out, self.neuron, self.weight_scale = n_in, n_out, neuron, weight_scale
-        self.recurrent = False
-        self.weight = nn.Parameter(torch.empty(n_out, n_in, **factory))
-        self.bias = nn.Parameter(torch.zeros(n_out, **factory)) if bias else None
-        self.reset_parameters(generator=generator)
+        self.in_shape, self.out_shape = (n_in,), (n_out,)
+        self.recurrent, self.graded = False, False
+        self.synapse = Dense(n_in, n_out, bias=bias, weight_scale=weight_scale,
+                             generator=generator, device=device, dtype=dtype)
+
+    @property
+    def weight(self) -> Tensor:
+        """The synapse weight ``[n_out, n_in]``."""
+        return self.synapse.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        """The synapse bias (``None`` without one)."""
+        return self.synapse.bias
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
         """Draw fresh initial weights (zero bias)."""
-        init_feedforward_(self.weight, self.bias, self.weight_scale, generator)
+        self.synapse.reset_parameters(generator=generator)
+
+    def constrain_(self) -> None:
+        """Nothing to project: readout weights are unconstrained."""
 
     def project(self, x: Tensor) -> Tensor:
         """Input current ``W x + b`` for one step or a whole sequence."""
-        return F.linear(x, self.weight, self.bias)
+        return self.synapse(x)
 
     def initial_state(
         self, batch_size: int, *, device: torch.device | str | None = None,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.neurons import ALIFParams, LIFParams, LIFState, lif_integrate
 from snnlearn.neurons._checks import decay
 
@@ -84,12 +84,12 @@ class _Kernel(NamedTuple):
         return lam
 
 
-def _lif(layer: SpikingDense) -> LIFParams:
+def _lif(layer: SpikingLayer) -> LIFParams:
     n = layer.neuron
     return n.lif if isinstance(n, ALIFParams) else n
 
 
-def _gain(layer: SpikingDense, dt: float) -> float:
+def _gain(layer: SpikingLayer, dt: float) -> float:
     """``c = (1 - a_m) R``: the membrane's response to one step of unit current."""
     return (1.0 - decay(dt, _lif(layer).tau_mem)) * _lif(layer).r
 
@@ -100,7 +100,7 @@ def _readout_kernel(readout: Readout, dt: float) -> _Kernel:
     return _Kernel(None if p.tau_syn is None else decay(dt, p.tau_syn), kappa, (1 - kappa) * p.r)
 
 
-def _full_weight(layer: SpikingDense | Readout) -> Tensor:
+def _full_weight(layer: SpikingLayer | Readout) -> Tensor:
     """``[W | W_rec (zero diagonal) | b]``: the weights acting on :func:`_presyn`, ``[N, P]``."""
     parts = [layer.weight]
     if getattr(layer, "recurrent_weight", None) is not None:
@@ -111,7 +111,7 @@ def _full_weight(layer: SpikingDense | Readout) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
-def _presyn(layer: SpikingDense | Readout, x: Tensor, z_prev: Tensor | None) -> Tensor:
+def _presyn(layer: SpikingLayer | Readout, x: Tensor, z_prev: Tensor | None) -> Tensor:
     """The presynaptic signals ``[x | z_{t-1} | 1]`` of a layer, ``[B, P]``."""
     parts = [x]
     if getattr(layer, "recurrent_weight", None) is not None:
@@ -121,7 +121,7 @@ def _presyn(layer: SpikingDense | Readout, x: Tensor, z_prev: Tensor | None) -> 
     return torch.cat(parts, dim=1) if len(parts) > 1 else x
 
 
-def _split_grad(layer: SpikingDense | Readout, grad: Tensor) -> list[tuple[Tensor, Tensor]]:
+def _split_grad(layer: SpikingLayer | Readout, grad: Tensor) -> list[tuple[Tensor, Tensor]]:
     """Map a ``[N, P]`` gradient of :func:`_full_weight` back to the layer's parameters."""
     out, n = [(layer.weight, grad[:, :layer.n_in])], layer.n_in
     if getattr(layer, "recurrent_weight", None) is not None:
@@ -134,7 +134,7 @@ def _split_grad(layer: SpikingDense | Readout, grad: Tensor) -> list[tuple[Tenso
 
 
 def _hidden_step(
-    layer: SpikingDense, weight: Tensor, x: Tensor, state: Any, dt: float
+    layer: SpikingLayer, weight: Tensor, x: Tensor, state: Any, dt: float
 ) -> tuple[Tensor, Any, _Local]:
     """One step of a hidden layer (its neuron's own step function) and its local derivatives."""
     presyn = _presyn(layer, x, state.z)
@@ -153,7 +153,7 @@ def _hidden_step(
 
 
 def _eligibility_step(
-    tr: EligibilityTrace, loc: _Local, layer: SpikingDense, dt: float
+    tr: EligibilityTrace, loc: _Local, layer: SpikingLayer, dt: float
 ) -> tuple[Tensor, EligibilityTrace]:
     """Advance ``epsilon_I, epsilon_v, epsilon_a`` by one step; returns ``(e^t, traces)``."""
     lif = _lif(layer)
@@ -178,12 +178,12 @@ def _eligibility_step(
     return e, tr._replace(current=eps_i, membrane=eps_v, adaptation=eps_a)
 
 
-def _split_network(net: Network) -> tuple[list[SpikingDense], Readout]:
+def _split_network(net: Network) -> tuple[list[SpikingLayer], Readout]:
     """The hidden layers and the readout; raise ``ValueError`` for unsupported networks."""
     layers = list(net.layers)
     if len(layers) < 2 or not isinstance(layers[-1], Readout):
         raise ValueError(
-            "e-prop needs at least one hidden SpikingDense layer followed by a Readout (LI) "
+            "e-prop needs at least one hidden SpikingLayer layer followed by a Readout (LI) "
             f"layer, got layers {[type(m).__name__ for m in layers]}; build the network with "
             "build_network(..., spiking_output=False)"
         )
@@ -205,10 +205,10 @@ def _network_step(
     return y, (*new_state, s), locs, r
 
 
-def _zero_trace(layer: SpikingDense | Readout, p: int, filtered: tuple[int, ...],
+def _zero_trace(layer: SpikingLayer | Readout, p: int, filtered: tuple[int, ...],
                 kernel: _Kernel, like: Tensor) -> EligibilityTrace:
     """Zero traces for ``like [B, ...]``, ``p`` presynaptic signals, ``filtered`` ebar shape."""
-    hidden = isinstance(layer, SpikingDense)
+    hidden = isinstance(layer, SpikingLayer)
     shape = (like.shape[0], layer.n_out, p)
     return EligibilityTrace(
         current=like.new_zeros(like.shape[0], p) if hidden else None,

@@ -53,7 +53,7 @@ Memory: the ANN's weights and Adam moments (three copies of ``net``'s weights), 
 activations of the normalisation data ``[n_norm, N_l]`` during conversion; SNN inference as
 :func:`~snnlearn.simulate.unroll` without autograd.
 
-Supported networks: feed-forward :class:`~snnlearn.layers.SpikingDense` layers with
+Supported networks: feed-forward :class:`~snnlearn.layers.SpikingLayer` layers with
 :class:`~snnlearn.neurons.LIFParams` neurons, ``reset="subtract"`` and ``t_ref = 0`` (for IF
 neurons, use a ``tau_mem`` much longer than the sample), ending in a
 :class:`~snnlearn.layers.Readout` or a spiking output layer. Recurrent, ALIF (adaptive threshold)
@@ -79,7 +79,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning.base import EpochContext, LearningRule, Rollout
 from snnlearn.neurons import LIFParams
 from snnlearn.neurons._checks import decay
@@ -358,7 +358,7 @@ class ANNConversion(LearningRule):
             previous = 1.0 / rho
             for layer, (weight, bias), scale in zip(net.layers, self.params, self.scales,
                                                     strict=True):
-                if isinstance(layer, SpikingDense):
+                if isinstance(layer, SpikingLayer):
                     theta = layer.neuron.v_th - layer.neuron.v_reset
                 else:
                     theta = 1.0

@@ -257,7 +257,7 @@ class EProp(LearningRule):
         a time dimension is stored; gradients are accumulated on the fly.
 
         Args:
-            net: the network (hidden SpikingDense layers, then a Readout).
+            net: the network (hidden SpikingLayer layers, then a Readout).
             x: input ``[T, B, n_in]``.
             error_fn: ``(t, y_t) -> dE/dy_t``.
 

@@ -68,7 +68,7 @@ Memory: saved for the backward pass are five numbers per spike and layer (step, 
 step, batch, neuron, ``I(t_s)``) plus references to the input and the weights: O(number of
 spikes), independent of ``T``. Transient in the backward pass: the readout adjoint
 ``[T, B, n_out]`` and, per hidden layer, ``[B N, K]`` (``K``: most spikes of one neuron) and
-``[input events, N, K]``. Supported: feed-forward :class:`~snnlearn.layers.SpikingDense`
+``[input events, N, K]``. Supported: feed-forward :class:`~snnlearn.layers.SpikingLayer`
 layers of ``LIFParams`` with ``tau_syn`` set, ``t_ref = 0`` and ``v_th > v_leak`` (either
 reset), ending in a :class:`~snnlearn.layers.Readout` with ``tau_syn`` set; biases allowed.
 Surrogates and ``detach_reset`` play no role. Computed in float64 whatever the weights' dtype.

@@ -131,7 +131,7 @@ def random_feedback(
     """A fixed random matrix ``[rows, cols]`` drawn like a weight: std ``scale / sqrt(cols)``.
 
     Entries are uniform on ``[-scale sqrt(3 / cols), scale sqrt(3 / cols)]`` (the initial-weight
-    distribution of :class:`~snnlearn.layers.SpikingDense` and :class:`~snnlearn.layers.Readout`),
+    distribution of :class:`~snnlearn.layers.SpikingLayer` and :class:`~snnlearn.layers.Readout`),
     drawn on the generator's device in ``like``'s dtype, then moved to ``like``'s device.
 
     Args:

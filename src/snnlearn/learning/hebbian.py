@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 
 from snnlearn.kernels.li_scan import li_sequence
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning.base import EpochContext, LearningRule, Rollout
 from snnlearn.neurons._checks import check_dt, check_finite, check_positive_time
 from snnlearn.simulate import unroll
@@ -274,7 +274,7 @@ class Hebbian(LearningRule):
         """``weight_updates``: Hebbian updates applied to the hidden layer."""
         return {"weight_updates": float(self.updates)}
 
-    def _delta(self, layer: SpikingDense, x: Tensor, spikes: Tensor, dt: float) -> Tensor:
+    def _delta(self, layer: SpikingLayer, x: Tensor, spikes: Tensor, dt: float) -> Tensor:
         """``Delta w`` from one presentation; advances ``theta`` for BCM."""
         pre, post, elapsed = x.mean(0), spikes.mean(0), x.shape[0] * dt
         if self.kind == "oja":
@@ -283,9 +283,9 @@ class Hebbian(LearningRule):
         self.theta = bcm_threshold(self.theta, post, self.params, elapsed)
         return delta
 
-    def _layers(self, net: Network) -> tuple[SpikingDense, Readout]:
+    def _layers(self, net: Network) -> tuple[SpikingLayer, Readout]:
         layers = list(net.layers)
-        if not (len(layers) == 2 and isinstance(layers[0], SpikingDense)
+        if not (len(layers) == 2 and isinstance(layers[0], SpikingLayer)
                 and not layers[0].recurrent and isinstance(layers[1], Readout)):
             raise ValueError(
                 "Hebbian needs one feed-forward hidden layer and a readout; got "

@@ -50,7 +50,7 @@ the update is averaged over a minibatch (the paper's trial-by-trial update with 
 Memory: ``O(T B (N + M))`` per layer (the spike trains and traces of a sample are kept until its
 reward arrives); nothing of size ``B N M``.
 
-Supported neurons: feed-forward :class:`~snnlearn.layers.SpikingDense` layers (LIF or ALIF),
+Supported neurons: feed-forward :class:`~snnlearn.layers.SpikingLayer` layers (LIF or ALIF),
 ending in a :class:`~snnlearn.layers.Readout`.
 
 References:
@@ -75,7 +75,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning.base import EpochContext, LearningRule, Rollout
 from snnlearn.neurons._checks import check_dt, check_positive_time
 from snnlearn.simulate import unroll
@@ -379,6 +379,6 @@ def _check(net: Network) -> None:
         raise ValueError("RSTDP needs a network that ends in a Readout (its decision is made by "
                          f"the readout's membrane peaks), got {type(net.layers[-1]).__name__}")
     for k, layer in enumerate(net.layers[:-1]):
-        if not isinstance(layer, SpikingDense) or layer.recurrent:
-            raise ValueError(f"RSTDP supports feed-forward SpikingDense hidden layers; layer {k} "
+        if not isinstance(layer, SpikingLayer) or layer.recurrent:
+            raise ValueError(f"RSTDP supports feed-forward SpikingLayer hidden layers; layer {k} "
                              f"is {layer!r}")

@@ -62,7 +62,7 @@ from typing import Any, Literal, NamedTuple, get_args
 import torch
 from torch import Tensor
 
-from snnlearn.layers import Network, SpikingDense
+from snnlearn.layers import Network, SpikingLayer
 from snnlearn.learning.base import EpochContext, LearningRule, Rollout
 from snnlearn.learning.diehl_cook import (
     DiehlCookParams,
@@ -423,7 +423,7 @@ class STDP(LearningRule):
         return {"weight_updates": float(self.updates),
                 "synapse_updates": float(self.synapse_updates)}
 
-    def _layer(self, net: Network) -> SpikingDense:
+    def _layer(self, net: Network) -> SpikingLayer:
         hidden = net.spiking_layers
         if len(hidden) != 1 or hidden[0] is not net.layers[0] or hidden[0].recurrent:
             raise ValueError(

@@ -68,7 +68,7 @@ from torch import Tensor
 
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.kernels.lif_scan import lif_sequence
-from snnlearn.layers import Network, Readout, SpikingDense
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning.base import LearningRule, Rollout
 from snnlearn.neurons import LIFParams, LIParams, lif_fire, lif_integrate
 from snnlearn.neurons._checks import check_dt, check_positive_time
@@ -213,7 +213,7 @@ def superspike_gradient(
 
 
 def _lif_run(
-    layer: SpikingDense, x: Tensor, dt: float, *, stepwise: bool = False
+    layer: SpikingLayer, x: Tensor, dt: float, *, stepwise: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Simulate a feed-forward LIF layer without autograd: ``(spikes, sigma'(u - v_th))``.
 
@@ -242,29 +242,29 @@ def _lif_run(
     return spikes, p.surrogate.derivative(u - p.v_th)
 
 
-def _with_bias_input(x: Tensor, layer: SpikingDense) -> Tensor:
+def _with_bias_input(x: Tensor, layer: SpikingLayer) -> Tensor:
     """``x`` with a constant-one channel appended when the layer has a bias."""
     return x if layer.bias is None else torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
 
 
-def _write_layer_grad(layer: SpikingDense, grad: Tensor) -> None:
+def _write_layer_grad(layer: SpikingLayer, grad: Tensor) -> None:
     layer.weight.grad = grad[:, :layer.n_in].contiguous()
     if layer.bias is not None:
         layer.bias.grad = grad[:, layer.n_in].contiguous()
 
 
-def _check_lif_layer(layer: object, where: str) -> SpikingDense:
-    if not (isinstance(layer, SpikingDense) and isinstance(layer.neuron, LIFParams)
+def _check_lif_layer(layer: object, where: str) -> SpikingLayer:
+    if not (isinstance(layer, SpikingLayer) and isinstance(layer.neuron, LIFParams)
             and not layer.recurrent):
         raise ValueError(
-            f"SuperSpike supports feed-forward SpikingDense layers of LIFParams neurons; {where} "
+            f"SuperSpike supports feed-forward SpikingLayer layers of LIFParams neurons; {where} "
             f"is {layer!r}; use rule 'bptt' or 'eprop' for recurrent or ALIF layers"
         )
     return layer
 
 
 def superspike_target_grads(
-    layer: SpikingDense, x: Tensor, target: Tensor, dt: float, *, kernel: LIParams | None = None,
+    layer: SpikingLayer, x: Tensor, target: Tensor, dt: float, *, kernel: LIParams | None = None,
 ) -> Tensor:
     """SuperSpike for output neurons learning target spike trains (the paper's first task).
 
@@ -287,7 +287,7 @@ def superspike_target_grads(
 
     Example:
         >>> import torch
-        >>> layer = SpikingDense(4, 1, generator=torch.Generator().manual_seed(0))
+        >>> layer = SpikingLayer.dense(4, 1, generator=torch.Generator().manual_seed(0))
         >>> x, target = torch.ones(20, 1, 4), torch.zeros(20, 1, 1)
         >>> target[10] = 1.0
         >>> z = superspike_target_grads(layer, x, target, 1e-3)

@@ -1,0 +1,82 @@
+"""One entry point for a neuron population's whole time loop (temporary integration version)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from snnlearn.kernels.dispatch import resolve_backend
+from snnlearn.kernels.li_scan import li_sequence
+from snnlearn.kernels.lif_scan import _LIFSequence, lif_sequence
+from snnlearn.neurons import ALIFParams, ALIFState, LIFParams, LIFState, LIParams
+from snnlearn.neurons._checks import check_dt, decay
+from snnlearn.neurons.lif import lif_fire, lif_integrate
+
+__all__ = ["SequenceResult", "neuron_sequence"]
+
+
+class SequenceResult(NamedTuple):
+    """A population's time loop: outputs, final state and (``record=True``) what rules need."""
+
+    output: Tensor
+    final_state: Any
+    u: Tensor | None
+    adaptation: Tensor | None
+
+
+def neuron_sequence(neuron: Any, current: Tensor, state: Any, dt: float, *,
+                    recurrent_weight: Tensor | None = None, record: bool = False,
+                    backend: str | None = None) -> SequenceResult:
+    """Run ``neuron`` over ``current`` ``[T, B, ...]`` from ``state``."""
+    dt = check_dt(dt)
+    if isinstance(neuron, LIParams):
+        if recurrent_weight is not None:
+            raise ValueError("leaky integrators (LI) have no recurrent synapses")
+        v, s = li_sequence(current, state, neuron, dt, backend=backend)
+        return SequenceResult(v, s, None, None)
+    if isinstance(neuron, LIFParams) and recurrent_weight is None:
+        name = resolve_backend(backend, current, neuron.surrogate)
+        if name != "reference":
+            z, v, i, ref, u, _ = _LIFSequence.apply(current, state.v, state.i, state.refractory,
+                                                    neuron, dt, name)
+            z_last = z[-1] if current.shape[0] > 0 else state.z
+            return SequenceResult(z, LIFState(v=v, i=i, refractory=ref, z=z_last),
+                                  u.to(current.dtype) if record else None, None)
+        if not record:
+            z, s = lif_sequence(current, state, neuron, dt, backend=name)
+            return SequenceResult(z, s, None, None)
+    return _step_loop(neuron, current, state, dt, recurrent_weight, record)
+
+
+def _step_loop(neuron: Any, current: Tensor, state: Any, dt: float, w: Tensor | None,
+               record: bool) -> SequenceResult:
+    outs, us, adapt = [], [], []
+    for t in range(current.shape[0]):
+        x = current[t]
+        if w is not None:
+            x = x + F.linear(state.z, w)
+        if isinstance(neuron, (LIFParams, ALIFParams)):
+            lif = neuron.lif if isinstance(neuron, ALIFParams) else neuron
+            pre = lif_integrate(x, LIFState(*state[:4]), lif, dt)
+            threshold = None
+            if isinstance(neuron, ALIFParams):
+                adapt.append(state.a.detach())
+                threshold = lif.v_th + neuron.adaptation * state.a
+            us.append(pre.v.detach())
+            z, post = lif_fire(pre, lif, dt, threshold=threshold)
+            if isinstance(neuron, ALIFParams):
+                rho = decay(dt, neuron.tau_adapt)
+                state = ALIFState(*post, a=rho * state.a + (1.0 - rho) * z)
+            else:
+                state = post
+        else:
+            z, state = neuron.step(x, state, dt)
+        outs.append(z)
+    empty = current.new_zeros(current.shape)
+    out = torch.stack(outs) if outs else empty
+    u = (torch.stack(us) if us else empty) if record and us or (record and not outs) else None
+    a = (torch.stack(adapt) if adapt else None) if record else None
+    return SequenceResult(out, state, u if record else None, a)
