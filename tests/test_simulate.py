@@ -185,7 +185,7 @@ def test_gradcheck_through_a_spiking_network_where_no_spike_can_flip():
 
     def f(x: Tensor, w0: Tensor, w1: Tensor) -> tuple[Tensor, Tensor]:
         return torch.func.functional_call(
-            model, {"net.layers.0.weight": w0, "net.layers.1.weight": w1}, (x,))
+            model, {"net.layers.0.synapse.weight": w0, "net.layers.1.synapse.weight": w1}, (x,))
 
     assert torch.autograd.gradcheck(f, (x, w0, w1))
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from snnlearn.layers import (
-    DelayedDense,
+    Delayed,
     DelayParams,
     Network,
     Readout,
@@ -34,8 +34,8 @@ def spikes(steps: int, batch: int, n: int, p: float = 0.2, seed: int = 0,
 
 
 def layer(n_in: int = 3, n_out: int = 4, kernel: str = "gaussian", max_delay: float = 6e-3,
-          sigma: float | None = None, **kw) -> DelayedDense:
-    return DelayedDense(n_in, n_out, delay=DelayParams(max_delay, kernel=kernel, sigma=sigma),
+          sigma: float | None = None, **kw) -> Delayed:
+    return Delayed(n_in, n_out, delay=DelayParams(max_delay, kernel=kernel, sigma=sigma),
                         dt=DT, generator=gen(), dtype=F64, **kw)
 
 
@@ -50,13 +50,13 @@ def test_integer_delays_shift_the_current_and_the_spikes_exactly(kernel: str):
     x = spikes(20, 5, 3)
     shifted = torch.cat([torch.zeros(d, 5, 3, dtype=F64), x[:-d]])
     expected = F.linear(shifted, lay.weight, lay.bias)
-    torch.testing.assert_close(lay.project(x), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(lay(x), expected, rtol=0, atol=1e-12)
     # a one-layer delayed network spikes as the undelayed network fed the shifted input
-    net = Network([lay, Readout(4, 2, generator=gen(1), dtype=F64)], dt=DT)
+    net = Network([SpikingLayer(lay), Readout(4, 2, generator=gen(1), dtype=F64)], dt=DT)
     with torch.no_grad():
         lay.weight.mul_(30.0)
     plain = Network([SpikingLayer.dense(3, 4, bias=True, dtype=F64), Readout(4, 2, dtype=F64)], dt=DT)
-    plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "layers.0.delay"})
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "layers.0.synapse.delay"})
     z = unroll(net, x).spikes[0]
     assert z.sum() > 0
     assert torch.equal(z, unroll(plain, shifted).spikes[0])
@@ -69,7 +69,7 @@ def test_per_synapse_delays_route_each_input_separately():
         lay.delay.copy_(torch.tensor([[2 * DT, 5 * DT]], dtype=F64))
     x = torch.zeros(10, 1, 2, dtype=F64)
     x[0, 0, :] = 1.0
-    current = lay.project(x)[:, 0, 0]
+    current = lay(x)[:, 0, 0]
     assert current.nonzero().flatten().tolist() == [2, 5]
     assert current[2].item() == 1.0 and current[5].item() == 10.0
 
@@ -97,7 +97,7 @@ def test_gradient_wrt_delay_matches_central_finite_differences(kernel: str):
     target = torch.randn(15, 2, 4, generator=gen(4), dtype=F64)
 
     def loss() -> torch.Tensor:
-        return ((lay.project(x) - target) ** 2).sum()
+        return ((lay(x) - target) ** 2).sum()
 
     (grad,) = torch.autograd.grad(loss(), lay.delay)
     eps = 1e-7 * DT
@@ -120,9 +120,11 @@ def test_rounding_at_the_end_reproduces_a_narrow_gaussian_exactly():
                         generator=gen(), dtype=F64, gain=3.0)
     x = spikes(30, 4, 3)
     soft = unroll(net, x)
-    hard = Network([net.layers[0].with_integer_delays(), net.layers[1]], dt=DT)
-    assert hard.layers[0].delay_params.kernel == "integer"
-    steps = hard.layers[0].delay / DT
+    first = net.layers[0]
+    hard = Network([SpikingLayer(first.synapse.with_integer_delays(), first.neuron),
+                    net.layers[1]], dt=DT)
+    assert hard.layers[0].synapse.delay_params.kernel == "integer"
+    steps = hard.layers[0].synapse.delay / DT
     torch.testing.assert_close(steps, torch.round(steps), rtol=0, atol=1e-9)
     rolled = unroll(hard, x)
     assert soft.spikes[0].sum() > 0
@@ -136,15 +138,15 @@ def test_shapes_state_dict_and_build_network():
     assert set(lay.state_dict()) == {"weight", "delay"}
     assert 0 <= lay.delay.min() and lay.delay.max() <= 6e-3
     assert tuple(lay.synaptic_kernel().shape) == (4, 3, 7)
-    assert tuple(lay.project(torch.zeros(9, 2, 3, dtype=F64)).shape) == (9, 2, 4)
+    assert tuple(lay(torch.zeros(9, 2, 3, dtype=F64)).shape) == (9, 2, 4)
     net = build_network(3, [5, 4], 2, dt=DT, delays=DelayParams(4e-3), recurrent=True,
                         generator=gen())
-    assert [type(m).__name__ for m in net.layers] == ["DelayedDense", "DelayedDense", "Readout"]
+    assert [getattr(m, "synapse").kind for m in net.layers] == ["delayed", "delayed", "dense"]
     r = unroll(net, spikes(12, 2, 3, dtype=torch.float32))
     assert tuple(r.outputs.shape) == (12, 2, 2) and len(r.spikes) == 2
     same = build_network(3, [5], 2, dt=DT, delays=DelayParams(4e-3), generator=gen())
     again = build_network(3, [5], 2, dt=DT, delays=DelayParams(4e-3), generator=gen())
-    assert torch.equal(same.layers[0].delay, again.layers[0].delay)
+    assert torch.equal(same.layers[0].synapse.delay, again.layers[0].synapse.delay)
 
 
 def test_delays_outside_the_range_are_clamped():
@@ -171,12 +173,12 @@ def test_invalid_delay_params_raise(kwargs, match):
 
 def test_invalid_layer_use_raises():
     with pytest.raises(ValueError, match="must be a DelayParams"):
-        DelayedDense(2, 3, delay=5e-3, dt=DT)  # type: ignore[arg-type]
+        Delayed(2, 3, delay=5e-3, dt=DT)  # type: ignore[arg-type]
     lay = layer()
     with pytest.raises(ValueError, match=r"whole sequence \[T, B, n_in\]"):
-        lay.project(torch.zeros(2, 3, dtype=F64))
+        lay(torch.zeros(2, 3, dtype=F64))
     with pytest.raises(ValueError, match="has dt=0.001 but the network has dt=0.002"):
-        Network([lay, Readout(4, 2)], dt=2e-3)
+        Network([SpikingLayer(lay), Readout(4, 2, dtype=F64)], dt=2e-3)
 
 
 def coincidence_data(n: int, seed: int, lag: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,9 +193,10 @@ def coincidence_data(n: int, seed: int, lag: int = 5) -> tuple[torch.Tensor, tor
     return x, labels
 
 
-def coincidence_accuracy(detector: DelayedDense, seed: int) -> float:
+def coincidence_accuracy(detector: Delayed, seed: int) -> float:
     """Class 1 iff the LIF coincidence detector fires at all."""
-    net = Network([detector, Readout(1, 1, dtype=F64)], dt=DT)
+    net = Network([SpikingLayer(detector, LIFParams(tau_mem=DT)), Readout(1, 1, dtype=F64)],
+                  dt=DT)
     x, y = coincidence_data(200, seed)
     with torch.no_grad():
         fired = unroll(net, x).spikes[0].sum((0, 2)) > 0
@@ -205,8 +208,7 @@ def test_learned_delays_solve_a_timing_task_that_undelayed_synapses_cannot():
     # and two coincident ones cross it: it detects "channel 1 fires 5 steps after channel 0"
     # only if channel 0 is delayed by 5 steps. Without delays (or with the initial 1-step
     # delay) it never fires on either class; gradient descent on the delays alone finds 5.
-    lay = DelayedDense(2, 1, LIFParams(tau_mem=DT), delay=DelayParams(8e-3, sigma=2e-3), dt=DT,
-                       dtype=F64)
+    lay = Delayed(2, 1, delay=DelayParams(8e-3, sigma=2e-3), dt=DT, dtype=F64)
     with torch.no_grad():
         lay.weight.fill_(1.2)
         lay.delay.copy_(torch.tensor([[1 * DT, 0.0]], dtype=F64))
@@ -215,7 +217,7 @@ def test_learned_delays_solve_a_timing_task_that_undelayed_synapses_cannot():
     x, y = coincidence_data(64, 0)
     sign = 2.0 * y.double() - 1.0
     for _ in range(60):  # peak input current: high for class 1, low for class 0
-        peak = lay.project(x).amax(0)[:, 0]
+        peak = lay(x).amax(0)[:, 0]
         loss = F.softplus(-sign * (peak - 1.8) * 5.0).mean()
         opt.zero_grad()
         loss.backward()

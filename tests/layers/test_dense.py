@@ -19,9 +19,9 @@ def gen(seed: int = 0) -> torch.Generator:
 
 def test_state_dict_holds_only_weights():
     plain = SpikingLayer.dense(3, 4, generator=gen())
-    assert set(plain.state_dict()) == {"weight"}
+    assert set(plain.state_dict()) == {"synapse.weight"}
     full = SpikingLayer.dense(3, 4, ALIFParams(), recurrent=True, bias=True, generator=gen())
-    assert set(full.state_dict()) == {"weight", "bias", "recurrent_weight"}
+    assert set(full.state_dict()) == {"synapse.weight", "synapse.bias", "recurrent_weight"}
     assert list(full.buffers()) == []
 
 

@@ -88,7 +88,8 @@ def test_dtype_follows_the_network(dtype):
 def test_no_state_is_kept_between_batches():
     net = build_network(4, [8], 3, dt=1e-3, recurrent=True, gain=3.0, generator=gen(), dtype=F64)
     keys = set(net.state_dict())
-    assert keys == {"layers.0.weight", "layers.0.recurrent_weight", "layers.1.weight"}
+    assert keys == {"layers.0.synapse.weight", "layers.0.recurrent_weight",
+                    "layers.1.synapse.weight"}
     assert list(net.buffers()) == []
     x_a, x_b = spikes_in(20, 3, 4, seed=1), spikes_in(20, 3, 4, seed=2)
     before = unroll(net, x_b)
@@ -121,7 +122,7 @@ def test_step_rejects_a_state_of_the_wrong_length():
 
 
 def test_rejects_mismatched_layer_sizes():
-    with pytest.raises(ValueError, match=r"layer 1 expects 5 inputs but layer 0 has 4 outputs"):
+    with pytest.raises(ValueError, match=r"layer 1 \(Readout\) expects input shape \(5,\) but receives \(4,\)"):
         Network([SpikingLayer.dense(3, 4), Readout(5, 2)], dt=1e-3)
 
 

@@ -58,15 +58,15 @@ def test_gradcheck_over_time_wrt_input_and_weights(neuron):
     b = torch.randn(2, generator=gen(3), dtype=F64, requires_grad=True)
 
     def f(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-        return torch.func.functional_call(model, {"readout.weight": w, "readout.bias": b}, (x,))
+        return torch.func.functional_call(model, {"readout.synapse.weight": w, "readout.synapse.bias": b}, (x,))
 
     assert torch.autograd.gradcheck(f, (x, w, b))
 
 
 def test_state_dict_and_dtype():
     ro = Readout(4, 3, generator=gen(), dtype=F64)
-    assert set(ro.state_dict()) == {"weight"}
-    assert set(Readout(4, 3, bias=True).state_dict()) == {"weight", "bias"}
+    assert set(ro.state_dict()) == {"synapse.weight"}
+    assert set(Readout(4, 3, bias=True).state_dict()) == {"synapse.weight", "synapse.bias"}
     s = ro.initial_state(2)
     assert s.v.dtype == F64 and s.v.shape == (2, 3)
     v, _ = ro.step(ro.project(torch.ones(2, 4, dtype=F64)), s, 1e-3)

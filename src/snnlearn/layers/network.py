@@ -185,11 +185,18 @@ class Network(nn.Module):
         n_lead = 2 if time_axis else 1
         if x.ndim == n_lead + 1 and x.shape[-1] == self.n_in and len(self.in_shape) > 1:
             x = x.reshape(*x.shape[:n_lead], *self.in_shape)
-        if x.ndim != n_lead + len(self.in_shape) or tuple(x.shape[n_lead:]) != self.in_shape:
-            hint = (" (time first: a sequence is [T, B, features], one step [B, features])"
-                    if x.ndim == n_lead + len(self.in_shape) + (1 if not time_axis else -1)
-                    else "")
-            raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {want}{hint}")
+        n_dims = n_lead + len(self.in_shape)
+        if x.ndim != n_dims:
+            kind = "time-first " if time_axis else ""
+            raise ValueError(f"{name} must be {kind}{want}, got {x.ndim} dimensions with shape "
+                             f"{tuple(x.shape)}")
+        if tuple(x.shape[n_lead:]) != self.in_shape:
+            if len(self.in_shape) == 1:
+                raise ValueError(
+                    f"{name} has {x.shape[-1]} channels in its last dimension but the network "
+                    f"expects {self.n_in}; shape is {tuple(x.shape)}, expected {want}"
+                    + (" (time first)" if time_axis else ""))
+            raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {want}")
         dtype = self.dtype
         if x.dtype != dtype:
             raise ValueError(
