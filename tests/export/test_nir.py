@@ -40,7 +40,8 @@ def _net(neuron: LIFParams, readout: LIParams | None = None, *, bias: bool = Tru
         if readout is not None and k == len(sizes) - 2:
             layers.append(Readout(a, b, readout, bias=bias, generator=g))
         else:
-            layers.append(SpikingLayer.dense(a, b, neuron, bias=bias, weight_scale=12.0, generator=g))
+            layers.append(SpikingLayer.dense(a, b, neuron, bias=bias, weight_scale=12.0,
+                                             generator=g))
     with torch.no_grad():
         for layer in layers:
             if layer.bias is not None:

@@ -55,8 +55,10 @@ def test_integer_delays_shift_the_current_and_the_spikes_exactly(kernel: str):
     net = Network([SpikingLayer(lay), Readout(4, 2, generator=gen(1), dtype=F64)], dt=DT)
     with torch.no_grad():
         lay.weight.mul_(30.0)
-    plain = Network([SpikingLayer.dense(3, 4, bias=True, dtype=F64), Readout(4, 2, dtype=F64)], dt=DT)
-    plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "layers.0.synapse.delay"})
+    plain = Network([SpikingLayer.dense(3, 4, bias=True, dtype=F64), Readout(4, 2, dtype=F64)],
+                    dt=DT)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items()
+                           if k != "layers.0.synapse.delay"})
     z = unroll(net, x).spikes[0]
     assert z.sum() > 0
     assert torch.equal(z, unroll(plain, shifted).spikes[0])
@@ -141,7 +143,7 @@ def test_shapes_state_dict_and_build_network():
     assert tuple(lay(torch.zeros(9, 2, 3, dtype=F64)).shape) == (9, 2, 4)
     net = build_network(3, [5, 4], 2, dt=DT, delays=DelayParams(4e-3), recurrent=True,
                         generator=gen())
-    assert [getattr(m, "synapse").kind for m in net.layers] == ["delayed", "delayed", "dense"]
+    assert [m.synapse.kind for m in net.layers] == ["delayed", "delayed", "dense"]
     r = unroll(net, spikes(12, 2, 3, dtype=torch.float32))
     assert tuple(r.outputs.shape) == (12, 2, 2) and len(r.spikes) == 2
     same = build_network(3, [5], 2, dt=DT, delays=DelayParams(4e-3), generator=gen())

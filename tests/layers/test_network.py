@@ -122,7 +122,8 @@ def test_step_rejects_a_state_of_the_wrong_length():
 
 
 def test_rejects_mismatched_layer_sizes():
-    with pytest.raises(ValueError, match=r"layer 1 \(Readout\) expects input shape \(5,\) but receives \(4,\)"):
+    with pytest.raises(ValueError,
+                       match=r"layer 1 \(Readout\) expects input shape \(5,\) but receives \(4,\)"):
         Network([SpikingLayer.dense(3, 4), Readout(5, 2)], dt=1e-3)
 
 

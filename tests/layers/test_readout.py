@@ -58,7 +58,8 @@ def test_gradcheck_over_time_wrt_input_and_weights(neuron):
     b = torch.randn(2, generator=gen(3), dtype=F64, requires_grad=True)
 
     def f(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-        return torch.func.functional_call(model, {"readout.synapse.weight": w, "readout.synapse.bias": b}, (x,))
+        return torch.func.functional_call(model, {"readout.synapse.weight": w,
+                                                  "readout.synapse.bias": b}, (x,))
 
     assert torch.autograd.gradcheck(f, (x, w, b))
 

@@ -68,9 +68,9 @@ def test_no_gradient_crosses_layers_and_each_layer_follows_its_local_loss():
         net.layers[1].weight.mul_(1.7)
         net.layers[2].weight.add_(0.3)
     again, _ = train_grads(rule, net, x, labels)
-    for name in ("layers.0.weight", "layers.0.bias"):
+    for name in ("layers.0.synapse.weight", "layers.0.synapse.bias"):
         assert torch.equal(got[name], again[name])
-    assert not torch.equal(got["layers.1.weight"], again["layers.1.weight"])
+    assert not torch.equal(got["layers.1.synapse.weight"], again["layers.1.synapse.weight"])
     # each gradient is that of its own loss alone, with the layer's input fixed
     net = two_layer_net()
     l1, l2, ro = net.layers
@@ -127,8 +127,9 @@ def test_per_step_local_loss_equals_the_papers_eligibility_trace_form():
     slope = neuron.surrogate.derivative(u.detach() - neuron.v_th)
     psp = superspike_psp(torch.cat([x, torch.ones_like(x[..., :1])], -1), neuron, DT)
     expected = superspike_gradient(d_spikes, slope, psp, None, DT)
-    torch.testing.assert_close(got["layers.0.weight"], expected[:, :5], rtol=1e-10, atol=1e-14)
-    torch.testing.assert_close(got["layers.0.bias"], expected[:, 5], rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(got["layers.0.synapse.weight"], expected[:, :5], rtol=1e-10,
+                               atol=1e-14)
+    torch.testing.assert_close(got["layers.0.synapse.bias"], expected[:, 5], rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("loss", [max_membrane_cross_entropy, mean_membrane_cross_entropy,

@@ -46,7 +46,8 @@ def problem(neuron, *, hidden=(8,), recurrent=False, bias=False, seed=0, steps=2
     g = gen(seed)
     if bias:
         sizes = [4, *hidden]
-        layers = [SpikingLayer.dense(a, b, neuron, recurrent=recurrent, bias=True, weight_scale=30.0,
+        layers = [SpikingLayer.dense(a, b, neuron, recurrent=recurrent, bias=True,
+                                     weight_scale=30.0,
                                generator=g, dtype=F64)
                   for a, b in zip(sizes, sizes[1:], strict=False)]
         net = Network([*layers, Readout(sizes[-1], 3, READOUT, bias=True, weight_scale=5.0,

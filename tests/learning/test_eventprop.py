@@ -314,7 +314,8 @@ def test_unsupported_readouts_raise():
     with pytest.raises(ValueError, match="tau_syn"):
         EventProp().prepare(Network([SpikingLayer.dense(3, 4, neuron), Readout(4, 2)], dt=DT))
     with pytest.raises(ValueError, match="Readout"):
-        EventProp().prepare(Network([SpikingLayer.dense(3, 4, neuron), SpikingLayer.dense(4, 2, neuron)],
+        EventProp().prepare(Network([SpikingLayer.dense(3, 4, neuron), SpikingLayer.dense(4, 2,
+                                                                                          neuron)],
                                     dt=DT))
 
 

@@ -42,10 +42,10 @@ from snnlearn.experiments.checkpoint import (
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
-from snnlearn.layers import DelayParams, Network, build_network
-from snnlearn.layers.dense import NeuronParams
+from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
+from snnlearn.layers.spiking import NeuronParams
 from snnlearn.learning import LearningRule
-from snnlearn.learning.base import EpochContext
+from snnlearn.learning.base import EpochContext, check_support
 from snnlearn.neurons import ALIFParams
 from snnlearn.simulate import Rollout, unroll
 from snnlearn.tasks.base import Task, TaskData
@@ -152,19 +152,36 @@ def _generator(seed: int, epoch: int) -> torch.Generator:
 
 def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
     assert cfg.hidden is not None and cfg.neuron is not None and cfg.lr is not None  # narrowing
+    layers = getattr(cfg, "layers", None)
     net = build_network(
         task.n_in, cfg.hidden, task.n_out, dt=task.dt,
         neuron=_neuron_params(cfg.neuron, task.defaults.neuron),
         readout=task.defaults.readout, recurrent=bool(cfg.recurrent),
         gain=cfg.gain if cfg.gain is not None else 1.0,
         delays=None if cfg.delays is None else DelayParams(max_delay=cfg.delays),
+        layers=None if layers is None else [dict(spec) for spec in layers],
+        in_shape=task.in_shape if layers is not None else None,
         generator=torch.Generator().manual_seed(cfg.seed),
     ).to(cfg.device)
     rule = registry.make_rule(cfg.rule, cfg.rule_options)
+    check_support(cfg.rule, rule.supports, net)
     rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
     assert cfg.batch_size is not None
     distributed.check_supported(rule, len(task.split("train")), cfg.batch_size)  # if world > 1
-    return net, rule, torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    return net, rule, rule.configure_optimizer(net, cfg.lr)
+
+
+def _fan_outs(net: Network) -> list[int]:
+    """Synaptic events one spike of each spiking layer causes downstream (and recurrently)."""
+    layers = list(net.layers)
+    out = []
+    for k, layer in enumerate(layers):
+        if not isinstance(layer, SpikingLayer):
+            continue
+        nxt = next((m for m in layers[k + 1:] if isinstance(m, (SpikingLayer, Readout))), None)
+        fan = nxt.synapse.fan_out if nxt is not None else 0
+        out.append(fan + (layer.n_out - 1 if layer.recurrent else 0))
+    return out
 
 
 def evaluate(
@@ -188,19 +205,22 @@ def evaluate(
     g = _generator(seed, 0)
     device = next(net.parameters()).device
     correct, spikes, synops = 0, 0.0, 0.0
-    layers = list(net.layers)
+    first = next(m for m in net.layers if isinstance(m, (SpikingLayer, Readout)))
+    fan_outs = _fan_outs(net)
+    was_training = net.training
+    net.eval()
     with torch.no_grad():
         for i in range(0, len(data), EVAL_BATCH):
             x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
             rollout = simulate(net, x)
             correct += int((task.predict(rollout.outputs) == data.labels[i:i + EVAL_BATCH]
                             .to(device)).sum())
-            synops += float(x.sum()) * layers[0].n_out
-            for k, z in enumerate(rollout.spikes):
+            synops += float(x.sum()) * first.synapse.fan_out
+            for z, fan in zip(rollout.spikes, fan_outs, strict=False):
                 count = float(z.sum())
                 spikes += count
-                own = layers[k].n_out - 1 if getattr(layers[k], "recurrent", False) else 0
-                synops += count * (layers[k + 1].n_out + own if k + 1 < len(layers) else own)
+                synops += count * fan
+    net.train(was_training)
     n = max(len(data), 1)
     own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
     return Evaluation(correct / n if own is None else own, spikes / n, synops / n)
@@ -377,10 +397,13 @@ class _Session:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         g = _generator(cfg.seed, epoch)
+        torch.manual_seed(cfg.seed * _SEED_STRIDE + epoch)  # dropout masks: resumable
         device = next(net.parameters()).device
-        own = self.rule.fit_epoch(net, EpochContext(
+        net.train()
+        ctx = EpochContext(
             task=task, data=data, epoch=epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
-            generator=g, optimizer=self.optimizer, lr=lr, device=device))
+            generator=g, optimizer=self.optimizer, lr=lr, device=device)
+        own = self.rule.fit_epoch(net, ctx)
         if own is not None:
             if distributed.world_size() > 1:
                 raise ValueError(f"rule {cfg.rule!r} trains with its own epoch loop, which "
@@ -419,11 +442,14 @@ class _Session:
             distributed.all_reduce_grads(net.parameters(), len(y))  # a no-op in one process
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            self.optimizer.step()
+            self.rule.optimizer_step(net, self.optimizer)
+            net.constrain_()
+            self.rule.after_step(net)
             total_loss += value * len(index)
             correct += int((task.predict(rollout.outputs.detach()) == y).sum())
         if world > 1:  # distributed: every rank's correct predictions
             correct = round(distributed.all_reduce_sum([correct], device)[0])
+        self.rule.end_epoch(net, ctx)
         n = max(len(data), 1)
         return total_loss / n, correct / n
 

@@ -315,8 +315,9 @@ def build_network(
                                    spec.pop("dale", dale)))
             elif kind in ("conv1d", "conv2d"):
                 if len(shape) != (2 if kind == "conv1d" else 3):
-                    raise ValueError(f"needs an input of shape {'[C, L]' if kind == 'conv1d' else '[C, H, W]'}"
-                                     f", got {shape}; use a task with a spatial input shape")
+                    axes = "[C, L]" if kind == "conv1d" else "[C, H, W]"
+                    raise ValueError(f"needs an input of shape {axes}, got {shape}; use a task "
+                                     "with a spatial input shape")
                 built.append(SpikingLayer.conv(
                     shape, spec.pop("channels"), spec.pop("kernel", 3), neuron,
                     stride=spec.pop("stride", 1), padding=spec.pop("padding", "same"),

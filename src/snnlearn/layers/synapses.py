@@ -1,4 +1,4 @@
-r"""Synapses: the weighted connections that turn a layer's input into the input current of its neurons.
+r"""Synapses: the weighted connections that turn a layer's input into its neurons' current.
 
 A synapse maps a time-first sequence ``[T, B, *in_shape]`` (or one step ``[B, *in_shape]``) to
 currents ``[T, B, *out_shape]``; it holds weights (and buffers) only, never state. Kinds:

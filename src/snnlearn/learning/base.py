@@ -11,9 +11,14 @@ autograd Function) and turns the result into a descent direction written to ``p.
     rule.assign_grads(net, rollout, loss, target=labels)
     optimizer.step()
 
-Rules whose training is not a per-batch descent direction (unsupervised STDP with label
-assignment, evolution strategies, ANN-to-SNN conversion) override :meth:`LearningRule.fit_epoch`
-instead and run a whole epoch themselves; the runner then only evaluates, checkpoints and reports.
+The runner's epoch loop is the only one. A rule adapts it through a few hooks:
+:meth:`LearningRule.configure_optimizer` (the optimizer that applies ``.grad``; Adam by default),
+:meth:`LearningRule.optimizer_step` (wrapped, e.g. by error-triggered updates),
+:meth:`LearningRule.after_step` (projections, normalisation, homeostasis after each update) and
+:meth:`LearningRule.end_epoch` (e.g. label assignment). Only methods that are not minibatch
+training at all (ANN-to-SNN conversion, episodic meta-learning) override
+:meth:`LearningRule.fit_epoch`. Each rule declares the networks it can train in ``supports``
+(:class:`Support`); :func:`check_support` refuses the rest with one line before training.
 Rules with state of their own that changes during training (label assignments, an evolution
 strategy's mean) save and restore it through :meth:`LearningRule.state_dict` and
 :meth:`LearningRule.load_state_dict`, so that a resumed run ends exactly as an uninterrupted one.
@@ -22,18 +27,113 @@ strategy's mean) save and restore it through :meth:`LearningRule.state_dict` and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from snnlearn.layers import Network
+from snnlearn.layers import Network, Readout, SpikingLayer, TorchModule
+from snnlearn.layers.spiking import neuron_id
 from snnlearn.simulate import Rollout
 
 if TYPE_CHECKING:
     from snnlearn.tasks.base import Task, TaskData
 
-__all__ = ["EpochContext", "LearningRule", "Rollout"]
+__all__ = ["EpochContext", "LearningRule", "Rollout", "Support", "check_support"]
+
+
+@dataclass(frozen=True)
+class Support:
+    """What networks a rule can train (its row of the support matrix).
+
+    Attributes:
+        synapses: synapse kinds of spiking layers (``dense``, ``conv1d``, ``conv2d``,
+            ``delayed``).
+        neurons: hidden neuron models (``lif``, ``alif``, ``izhikevich``, ``hh``).
+        recurrent: recurrent spiking layers.
+        graded: graded spikes.
+        dale: Dale's-law signed synapses.
+        transforms: stateless layers between spiking layers (``pool``, ``flatten``,
+            ``dropout``, ``norm``, ``torch`` for any torch module).
+        spiking_output: a network ending in a spiking layer instead of a readout.
+        max_hidden: the most spiking layers (``None``: any number).
+    """
+
+    synapses: frozenset[str] = frozenset({"dense"})
+    neurons: frozenset[str] = frozenset({"lif"})
+    recurrent: bool = False
+    graded: bool = False
+    dale: bool = True
+    transforms: frozenset[str] = frozenset()
+    spiking_output: bool = False
+    max_hidden: int | None = None
+
+    def row(self) -> dict[str, str]:
+        """The matrix row as text cells."""
+        yes = {True: "yes", False: "no"}
+        return {"synapses": ",".join(sorted(self.synapses)),
+                "neurons": ",".join(sorted(self.neurons)), "recurrent": yes[self.recurrent],
+                "graded": yes[self.graded], "dale": yes[self.dale],
+                "transforms": ",".join(sorted(self.transforms)) or "-",
+                "spiking output": yes[self.spiking_output],
+                "layers": "any" if self.max_hidden is None else f"<= {self.max_hidden}"}
+
+
+ALL_SYNAPSES = frozenset({"dense", "conv1d", "conv2d", "delayed"})
+ALL_TRANSFORMS = frozenset({"pool", "flatten", "dropout", "norm", "torch"})
+_TRANSFORM_IDS = {"Pool": "pool", "Flatten": "flatten", "Dropout": "dropout", "Norm": "norm",
+                  "TorchModule": "torch"}
+
+
+def check_support(rule: str, support: Support, net: Network) -> None:
+    """Raise a one-line ``ValueError`` if ``net`` has something the rule cannot train.
+
+    Example:
+        >>> from snnlearn.layers import build_network
+        >>> net = build_network(3, [4], 2, dt=1e-3, recurrent=True)
+        >>> try:
+        ...     check_support("x", Support(), net)
+        ... except ValueError as err:
+        ...     print(str(err)[:52])
+        rule 'x' cannot train recurrent spiking layers (layer 0)
+    """
+    summary = (f"synapses {','.join(sorted(support.synapses))}, neurons "
+               f"{','.join(sorted(support.neurons))}, "
+               f"{'recurrence' if support.recurrent else 'no recurrence'}")
+
+    def refuse(what: str) -> None:
+        raise ValueError(f"rule {rule!r} cannot train {what}; its support matrix "
+                         f"(snnlearn list): {summary}")
+
+    hidden = 0
+    for k, layer in enumerate(net.layers):
+        if isinstance(layer, SpikingLayer):
+            hidden += 1
+            kind = layer.synapse.kind
+            if kind not in support.synapses:
+                refuse(f"{kind} synapses (layer {k})")
+            model = neuron_id(layer.neuron)
+            if model not in support.neurons:
+                refuse(f"{model} neurons (layer {k})")
+            if layer.recurrent and not support.recurrent:
+                refuse(f"recurrent spiking layers (layer {k})")
+            if layer.graded and not support.graded:
+                refuse(f"graded spikes (layer {k})")
+            if layer.synapse.dale_sign is not None and not support.dale:
+                refuse(f"Dale's-law synapses (layer {k})")
+        elif not isinstance(layer, Readout):
+            name = _TRANSFORM_IDS.get(type(layer).__name__, type(layer).__name__)
+            if isinstance(layer, TorchModule):
+                name = "torch"
+            if name not in support.transforms:
+                refuse(f"a {name} layer (layer {k})")
+    if not isinstance(net.layers[-1], Readout):
+        if not support.spiking_output:
+            refuse("a network ending in a spiking layer (it needs a Readout)")
+        hidden -= 1
+    if support.max_hidden is not None and hidden > support.max_hidden:
+        refuse(f"{hidden} hidden spiking layers (at most {support.max_hidden})")
 
 
 class EpochContext:
@@ -67,6 +167,7 @@ class LearningRule(ABC):
     """
 
     name: str
+    supports: Support = Support()
 
     @abstractmethod
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
@@ -89,6 +190,20 @@ class LearningRule(ABC):
         ``target`` is the minibatch's labels (or targets) for rules whose update needs them
         directly (a reward, a local readout); gradient rules use ``loss`` alone.
         """
+
+    def configure_optimizer(self, net: Network, lr: float) -> torch.optim.Optimizer:
+        """The optimizer that applies the rule's ``.grad`` (Adam over every parameter)."""
+        return torch.optim.Adam(net.parameters(), lr=lr)
+
+    def optimizer_step(self, net: Network, optimizer: torch.optim.Optimizer) -> None:
+        """Apply the minibatch's ``.grad`` (``optimizer.step()``); a rule may wrap it."""
+        optimizer.step()
+
+    def after_step(self, net: Network) -> None:  # noqa: B027 (a hook: empty by default)
+        """Called after every update (after the network's constraints are projected)."""
+
+    def end_epoch(self, net: Network, ctx: EpochContext) -> None:  # noqa: B027 (a hook)
+        """Called after the epoch's last minibatch, before validation (e.g. label assignment)."""
 
     def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float] | None:
         """Train ``net`` for one epoch in the rule's own way and return (mean loss, accuracy).

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from snnlearn.layers import Network
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import ALL_SYNAPSES, ALL_TRANSFORMS, LearningRule, Rollout, Support
 from snnlearn.simulate import unroll
 
 __all__ = ["BPTT"]
@@ -40,6 +40,10 @@ class BPTT(LearningRule):
     """
 
     name = "bptt"
+    supports = Support(synapses=ALL_SYNAPSES, neurons=frozenset({"lif", "alif", "izhikevich",
+                                                                "hh"}),
+                       recurrent=True, graded=True, transforms=ALL_TRANSFORMS,
+                       spiking_output=True)
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Nothing to set up: BPTT has no state of its own."""

@@ -56,7 +56,7 @@ from torch import Tensor
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.layers import Network, Readout
 from snnlearn.layers.dense import init_uniform_
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import ALL_SYNAPSES, ALL_TRANSFORMS, LearningRule, Rollout, Support
 from snnlearn.losses import max_membrane_cross_entropy, mean_membrane_cross_entropy
 from snnlearn.simulate import unroll
 
@@ -124,6 +124,8 @@ class DECOLLE(LearningRule):
     """
 
     name = "decolle"
+    supports = Support(synapses=ALL_SYNAPSES, neurons=frozenset({"lif", "alif"}),
+                       recurrent=True, graded=True, transforms=ALL_TRANSFORMS - {"torch"})
 
     def __init__(self, *, local_loss: LocalLoss = "max", local_weight: float = 1.0) -> None:
         if local_loss not in get_args(LocalLoss):
@@ -163,7 +165,7 @@ class DECOLLE(LearningRule):
         readout: Readout = net.layers[-1]
         losses = []
         for g, z in zip(self.local_readouts, rollout.spikes, strict=True):
-            drive = F.linear(z, g.to(z))
+            drive = F.linear(z.flatten(2), g.to(z))
             if self.local_loss == "per_step":
                 steps = drive.flatten(0, 1)
                 losses.append(F.cross_entropy(steps, labels.repeat(z.shape[0])))
@@ -182,8 +184,11 @@ class DECOLLE(LearningRule):
         """Write ``dL/dW_out`` (readout) and ``dL_l/dW_l`` (each hidden layer) into ``.grad``."""
         for p in net.parameters():
             p.grad = None
-        (error,) = torch.autograd.grad(loss, rollout.outputs, retain_graph=True)
-        labels = labels_from_error(error)
+        if target is not None:  # the runner passes the labels
+            labels = target
+        else:
+            (error,) = torch.autograd.grad(loss, rollout.outputs, retain_graph=True)
+            labels = labels_from_error(error)
         total = loss + self.local_weight * sum(self.local_losses(net, rollout, labels))
         total.backward()
         for p in net.parameters():

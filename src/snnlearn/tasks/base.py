@@ -77,14 +77,22 @@ class Task(ABC):
         n_steps: time steps ``T`` of one encoded sample.
         dt: time step (s).
         defaults: architecture and training defaults.
+        spatial_shape: the shape ``(C, H, W)`` of one encoded step of an image task (so that
+            convolutional layers apply), ``None`` for flat inputs.
     """
 
+    spatial_shape: tuple[int, ...] | None = None
     name: str
     n_in: int
     n_out: int
     n_steps: int
     dt: float
     defaults: TaskDefaults
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """The feature shape of one encoded step: ``spatial_shape`` or ``(n_in,)``."""
+        return self.spatial_shape if self.spatial_shape is not None else (self.n_in,)
 
     @abstractmethod
     def split(self, split: Split) -> TaskData:

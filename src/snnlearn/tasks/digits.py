@@ -82,6 +82,7 @@ class Digits(Task):
                 or not 0 <= seed < 2**32):
             raise ValueError(f"Digits.seed must be an int in [0, 2**32), got {seed!r}")
         self.coding: DigitsCoding = coding
+        self.spatial_shape = (1, 8, 8)
         self.n_in, self.n_out, self.n_steps = 64, 10, int(n_steps)
         self.max_rate = float(max_rate)
         self.seed = int(seed)

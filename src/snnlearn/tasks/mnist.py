@@ -175,6 +175,7 @@ class MNIST(Task):
         if isinstance(n_val, bool) or not isinstance(n_val, numbers.Integral) or n_val < 1:
             raise ValueError(f"MNIST.n_val must be an int >= 1, got {n_val!r}")
         self.coding: MNISTCoding = coding
+        self.spatial_shape = (1, _SIDE, _SIDE)
         self.n_in, self.n_out, self.n_steps = _SIDE * _SIDE, 10, int(n_steps)
         self.max_rate = float(max_rate)
         self.n_val = int(n_val)
