@@ -95,7 +95,7 @@ def check_support(rule: str, support: Support, net: Network) -> None:
         >>> try:
         ...     check_support("x", Support(), net)
         ... except ValueError as err:
-        ...     print(str(err)[:52])
+        ...     print(str(err)[:56])
         rule 'x' cannot train recurrent spiking layers (layer 0)
     """
     summary = (f"synapses {','.join(sorted(support.synapses))}, neurons "
