@@ -34,7 +34,7 @@ def test_a_synapse_is_written_when_its_integrated_update_crosses_the_threshold()
             p.grad = torch.zeros_like(p)
         w_hidden.grad = grad.clone()
         w_hidden.grad[1, 0] = 1.0 if step % 2 == 0 else -1.0  # oscillates: cancels in A
-        rule._triggered_step(params, sgd, 0.1)
+        rule.optimizer_step(net, sgd)
         history.append(w_hidden.detach().clone() - start[0])
     # entry (0, 0): -0.1 per step, written at steps 2 and 4 (|A| = 0.2 each time)
     assert [float(h[0, 0]) for h in history] == pytest.approx([0.0, -0.2, -0.2, -0.4], abs=1e-6)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import MappingProxyType
 
@@ -137,7 +138,7 @@ def blobs(monkeypatch: pytest.MonkeyPatch) -> str:
     """Register the ``blobs`` task and a small ``evolution`` rule for one test."""
     monkeypatch.setattr(registry, "TASKS", MappingProxyType({**registry.TASKS, "blobs": _Blobs}))
     rules = {**registry.RULES,
-             "evolution": lambda: Evolution(population=16, generations_per_epoch=6)}
+             "evolution": lambda: Evolution(population=16)}
     monkeypatch.setattr(registry, "RULES", MappingProxyType(rules))
     return "blobs"
 
@@ -149,7 +150,9 @@ def test_evolution_learns_a_rate_coded_task_from_the_runner(blobs: str, tmp_path
     assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     assert result.summary["test_accuracy"] >= 0.9
     # the summary reports the state of the best-validation epoch
-    assert result.summary["generations"] == 6.0 * result.summary["best_epoch"]
+    task = _Blobs()
+    per_epoch = math.ceil(len(task.split("train")) / task.defaults.batch_size)
+    assert result.summary["generations"] == per_epoch * result.summary["best_epoch"]
     assert result.summary["population"] == 16.0
 
 
@@ -169,7 +172,9 @@ def test_resume_is_exact(blobs: str, tmp_path: Path) -> None:
     ck_full, ck_cut = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "cut"))
     for key in ("mean", "adam_m", "adam_v"):
         assert torch.equal(ck_full["rule_state"][key], ck_cut["rule_state"][key]), key
-    assert ck_full["rule_state"]["step"] == ck_cut["rule_state"]["step"] == 18
+    task = _Blobs()
+    per_epoch = math.ceil(len(task.split("train")) / task.defaults.batch_size)
+    assert ck_full["rule_state"]["step"] == ck_cut["rule_state"]["step"] == 3 * per_epoch
     for key in ("test_accuracy", "final_test_accuracy", "val_accuracy", "best_epoch"):
         assert full.summary[key] == resumed.summary[key], key
 
@@ -182,13 +187,22 @@ def test_yinyang_is_learned_by_a_small_population() -> None:
     d = task.defaults
     net = build_network(5, [12], 3, dt=task.dt, neuron=d.neuron, readout=d.readout, gain=d.gain,
                         generator=torch.Generator().manual_seed(0))
-    rule = Evolution(population=40, generations_per_epoch=20)
+    rule = Evolution(population=40)
     rule.prepare(net)
-    for epoch in range(1, 4):
-        rule.fit_epoch(net, EpochContext(
-            task=task, data=task.split("train"), epoch=epoch, epochs=3, batch_size=48,
-            generator=torch.Generator().manual_seed(epoch), optimizer=None,  # type: ignore
-            lr=0.1, device=torch.device("cpu")))
+    opt = rule.configure_optimizer(net, 0.1)
+    train = task.split("train")
+    for epoch in range(1, 4):  # 20 generations an epoch, on minibatches of 48 samples
+        g = torch.Generator().manual_seed(epoch)
+        rule.begin_epoch(net, EpochContext(
+            task=task, data=train, epoch=epoch, epochs=3, batch_size=48, generator=g,
+            optimizer=opt, lr=0.1, device=torch.device("cpu")))
+        order = torch.randperm(len(train), generator=g)
+        for i in range(20):
+            index = order[(i * 48) % 576:(i * 48) % 576 + 48]
+            x, y = task.encode(train.inputs[index], generator=g), train.labels[index]
+            rollout = rule.simulate(net, x)
+            rule.assign_grads(net, rollout, task.loss(rollout.outputs, y), target=y)
+            rule.optimizer_step(net, opt)
     test = task.split("test")
     with torch.no_grad():
         out = rule.simulate(net, task.encode(test.inputs)).outputs

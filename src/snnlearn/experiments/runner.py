@@ -409,6 +409,7 @@ class _Session:
                 raise ValueError(f"rule {cfg.rule!r} trains with its own epoch loop, which "
                                  "--distributed cannot share out; train it without --distributed")
             return own
+        self.rule.begin_epoch(net, ctx)
         order = torch.randperm(len(data), generator=g)
         total_loss, correct = 0.0, 0
         world = distributed.world_size()

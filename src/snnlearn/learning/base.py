@@ -14,10 +14,10 @@ autograd Function) and turns the result into a descent direction written to ``p.
 The runner's epoch loop is the only one. A rule adapts it through a few hooks:
 :meth:`LearningRule.configure_optimizer` (the optimizer that applies ``.grad``; Adam by default),
 :meth:`LearningRule.optimizer_step` (wrapped, e.g. by error-triggered updates),
-:meth:`LearningRule.after_step` (projections, normalisation, homeostasis after each update) and
-:meth:`LearningRule.end_epoch` (e.g. label assignment). Only methods that are not minibatch
-training at all (ANN-to-SNN conversion, episodic meta-learning) override
-:meth:`LearningRule.fit_epoch`. Each rule declares the networks it can train in ``supports``
+:meth:`LearningRule.after_step` (projections, normalisation, homeostasis after each update),
+:meth:`LearningRule.begin_epoch` and :meth:`LearningRule.end_epoch` (e.g. label assignment).
+Only methods that are not minibatch training at all (ANN-to-SNN conversion, episodic
+meta-learning) override :meth:`LearningRule.fit_epoch`. Each rule declares the networks it can train in ``supports``
 (:class:`Support`); :func:`check_support` refuses the rest with one line before training.
 Rules with state of their own that changes during training (label assignments, an evolution
 strategy's mean) save and restore it through :meth:`LearningRule.state_dict` and
@@ -198,6 +198,9 @@ class LearningRule(ABC):
     def optimizer_step(self, net: Network, optimizer: torch.optim.Optimizer) -> None:
         """Apply the minibatch's ``.grad`` (``optimizer.step()``); a rule may wrap it."""
         optimizer.step()
+
+    def begin_epoch(self, net: Network, ctx: EpochContext) -> None:  # noqa: B027 (a hook)
+        """Called before the epoch's first minibatch (a rule may keep ``ctx`` for the epoch)."""
 
     def after_step(self, net: Network) -> None:  # noqa: B027 (a hook: empty by default)
         """Called after every update (after the network's constraints are projected)."""

@@ -80,7 +80,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnlearn.layers import Network, Readout, SpikingLayer
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout
+from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.neurons import LIFParams
 from snnlearn.neurons._checks import decay
 from snnlearn.simulate import unroll
@@ -239,6 +239,7 @@ class ANNConversion(LearningRule):
     """
 
     name = "conversion"
+    supports = Support(dale=False)
 
     def __init__(self, *, normalisation: Normalisation = "percentile", percentile: float = 99.9,
                  n_norm: int | None = None) -> None:

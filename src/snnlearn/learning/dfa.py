@@ -58,7 +58,7 @@ import torch
 from torch import Tensor
 
 from snnlearn.layers import Network
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.learning.fa import random_feedback
 from snnlearn.simulate import unroll
 
@@ -103,6 +103,7 @@ class DirectFeedbackAlignment(LearningRule):
     """
 
     name = "dfa"
+    supports = Support(neurons=frozenset({"lif", "alif"}), recurrent=True, graded=True)
 
     def __init__(self, *, error: DFAError = "current") -> None:
         if error not in _ERRORS:

@@ -80,7 +80,7 @@ from snnlearn.learning._eprop_traces import (
     _split_network,
     _write_grads,
 )
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.simulate import check_input_sequence, unroll
 
 __all__ = ["EProp", "EPropOptions", "EPropOnline", "EligibilityTrace", "Feedback"]
@@ -144,6 +144,7 @@ class EProp(LearningRule):
     """
 
     name = "eprop"
+    supports = Support(neurons=frozenset({"lif", "alif"}), recurrent=True)
 
     def __init__(self, *, feedback: Feedback = "symmetric", online: bool = True) -> None:
         self.options = EPropOptions(feedback=feedback, online=online)

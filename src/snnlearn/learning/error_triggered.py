@@ -60,9 +60,9 @@ _COUNTS = ("batches", "update_steps", "weight_updates")
 class ErrorTriggered(LearningRule):
     """Wrap a per-batch rule so that each synapse is written only when its error crosses ``±theta``.
 
-    Training goes through :meth:`fit_epoch` (the wrapper runs the epoch); :meth:`simulate` and
-    :meth:`assign_grads` are the wrapped rule's, so evaluation and a plain per-batch use behave
-    as the wrapped rule.
+    Training goes through the runner's minibatch loop: :meth:`simulate`, :meth:`assign_grads`
+    and the other hooks are the wrapped rule's, and :meth:`optimizer_step` wraps its update.
+    The support matrix is the wrapped rule's.
 
     Args:
         inner: the wrapped rule; it must train by per-batch descent directions (not override
@@ -96,6 +96,7 @@ class ErrorTriggered(LearningRule):
             raise ValueError(f"ErrorTriggered.threshold must be a finite number > 0 (in "
                              f"learning-rate units), got {threshold!r}")
         self.inner, self.threshold = inner, float(threshold)
+        self.supports = inner.supports
         self.accumulators: list[Tensor] = []
         self.counts = dict.fromkeys(_COUNTS, 0)
         self.synapses = 0
@@ -114,48 +115,33 @@ class ErrorTriggered(LearningRule):
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
     ) -> None:
-        """The wrapped rule's descent direction (the triggering happens in :meth:`fit_epoch`)."""
+        """The wrapped rule's descent direction (the triggering happens in
+        :meth:`optimizer_step`)."""
         self.inner.assign_grads(net, rollout, loss, target=target)
 
-    def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float]:
-        """One epoch of the runner's per-batch loop with error-triggered weight writes.
+    def configure_optimizer(self, net: Network, lr: float) -> torch.optim.Optimizer:
+        """The wrapped rule's optimizer."""
+        return self.inner.configure_optimizer(net, lr)
 
-        The minibatches are the runner's (the same shuffling and encoding from
-        ``ctx.generator``); each one runs the wrapped rule and ``ctx.optimizer.step()``, whose
-        change is then integrated and written as in the module docstring. Returns the mean loss
-        and the training accuracy.
-
-        Raises:
-            RuntimeError: the loss became NaN or infinite.
-        """
+    def optimizer_step(self, net: Network, optimizer: torch.optim.Optimizer) -> None:
+        """The wrapped rule's step, integrated per synapse and written only past ``theta``."""
         params = list(net.parameters())
         if len(self.accumulators) != len(params):
             raise ValueError("ErrorTriggered.prepare(net) must be called before training")
-        data, task, g = ctx.data, ctx.task, ctx.generator
-        order = torch.randperm(len(data), generator=g)
-        total_loss, correct = 0.0, 0
-        for i in range(0, len(data), ctx.batch_size):
-            index = order[i:i + ctx.batch_size]
-            x = task.encode(data.inputs[index], generator=g).to(ctx.device)
-            y = data.labels[index].to(ctx.device)
-            rollout = self.simulate(net, x)
-            loss = task.loss(rollout.outputs, y)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise RuntimeError(f"the loss became {value} at epoch {ctx.epoch}; lower the "
-                                   "learning rate (--lr) and train again")
-            ctx.optimizer.zero_grad(set_to_none=True)
-            self.assign_grads(net, rollout, loss, target=y)
-            self._triggered_step(params, ctx.optimizer, ctx.lr)
-            total_loss += value * len(index)
-            correct += int((task.predict(rollout.outputs.detach()) == y).sum())
-        n = max(len(data), 1)
-        return total_loss / n, correct / n
+        self._triggered_step(net, params, optimizer, float(optimizer.param_groups[0]["lr"]))
 
-    def _triggered_step(self, params: list[Tensor], optimizer: torch.optim.Optimizer,
-                        lr: float) -> None:
+    def after_step(self, net: Network) -> None:
+        """The wrapped rule's hook."""
+        self.inner.after_step(net)
+
+    def end_epoch(self, net: Network, ctx: EpochContext) -> None:
+        """The wrapped rule's hook."""
+        self.inner.end_epoch(net, ctx)
+
+    def _triggered_step(self, net: Network, params: list[Tensor],
+                        optimizer: torch.optim.Optimizer, lr: float) -> None:
         written = [p.detach().clone() for p in params]
-        optimizer.step()
+        self.inner.optimizer_step(net, optimizer)
         writes = 0
         with torch.no_grad():
             for p, w, acc in zip(params, written, self.accumulators, strict=True):

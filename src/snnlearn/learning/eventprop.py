@@ -90,7 +90,7 @@ from torch import Tensor
 from snnlearn.kernels.dispatch import numba_available
 from snnlearn.layers import Network, Readout
 from snnlearn.learning._eventprop_exact import _advance, _Dyn, _Events, _flow, _schedule
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.neurons import LIFParams, LIFState, LIState
 from snnlearn.simulate import check_input_sequence
 
@@ -422,6 +422,7 @@ class EventProp(LearningRule):
     """
 
     name = "eventprop"
+    supports = Support()
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Check that ``net`` is supported (no random state to draw)."""

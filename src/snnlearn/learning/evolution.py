@@ -57,7 +57,7 @@ import torch
 from torch import Tensor
 
 from snnlearn.layers import Network
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout
+from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.simulate import check_input_sequence, unroll
 
 __all__ = ["Evolution", "FitnessShaping", "centered_ranks", "es_gradient", "population_unroll",
@@ -244,12 +244,10 @@ class Evolution(LearningRule):
         sigma: search standard deviation in units of each tensor's initial RMS (> 0).
         fitness_shaping: ``"centered_rank"`` (default) or ``"none"`` (raw ``-loss``).
         weight_decay: ``kappa`` (>= 0), added to the descent direction in scaled units.
-        generations_per_epoch: generations per epoch, each on the next minibatch of the
-            shuffled training split (wrapping around); ``None`` means one pass over the split.
 
     Raises:
         ValueError: an odd or too small ``population``, a non-positive ``sigma``, an unknown
-            ``fitness_shaping``, a negative ``weight_decay`` or a bad ``generations_per_epoch``.
+            ``fitness_shaping`` or a negative ``weight_decay``.
 
     Example:
         >>> import torch
@@ -265,10 +263,11 @@ class Evolution(LearningRule):
     """
 
     name = "evolution"
+    supports = Support(neurons=frozenset({"lif", "alif"}), spiking_output=True)
 
     def __init__(self, *, population: int = 100, sigma: float = 0.1,
-                 fitness_shaping: FitnessShaping = "centered_rank", weight_decay: float = 0.0,
-                 generations_per_epoch: int | None = None) -> None:
+                 fitness_shaping: FitnessShaping = "centered_rank",
+                 weight_decay: float = 0.0) -> None:
         if isinstance(population, bool) or not isinstance(population, int) or (
                 population < 2 or population % 2):
             raise ValueError(f"population must be an even int >= 2 (antithetic pairs), got "
@@ -280,15 +279,12 @@ class Evolution(LearningRule):
                              f"got {fitness_shaping!r}")
         if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
             raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-        if generations_per_epoch is not None and (
-                isinstance(generations_per_epoch, bool)
-                or not isinstance(generations_per_epoch, int) or generations_per_epoch < 1):
-            raise ValueError(f"generations_per_epoch must be an int >= 1 or None, got "
-                             f"{generations_per_epoch!r}")
         self.population, self.sigma = population, float(sigma)
         self.fitness_shaping: FitnessShaping = fitness_shaping
-        self.weight_decay, self.generations_per_epoch = float(weight_decay), generations_per_epoch
+        self.weight_decay = float(weight_decay)
         self._state: dict[str, Any] = {}
+        self._epoch: EpochContext | None = None
+        self._direction: Tensor | None = None
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Set the mean to ``net``'s weights (in scaled units) and zero the Adam moments."""
@@ -300,62 +296,61 @@ class Evolution(LearningRule):
                        "adam_v": torch.zeros_like(mean), "step": 0, "generations": 0}
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
-        return unroll(net, x)
+        """The mean network's rollout; the input is kept in ``extras["input"]`` for the search."""
+        r = unroll(net, x)
+        return r._replace(extras={"input": x})
+
+    def begin_epoch(self, net: Network, ctx: EpochContext) -> None:
+        """Keep the epoch's task (its loss) and generator (the search directions)."""
+        self._epoch = ctx
 
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
     ) -> None:
-        """Not used: evolution trains in :meth:`fit_epoch`; raises ``RuntimeError``."""
-        raise RuntimeError(
-            "evolution trains by generations (fit_epoch), not per-batch gradients; train it "
-            "with snnlearn.experiments.run or call fit_epoch"
-        )
+        """One generation on this minibatch: the search direction of the population.
 
-    def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float]:
-        """Run this epoch's generations and write the new mean into ``net``.
+        The antithetic members' noise is drawn from the epoch's generator (after the runner
+        encoded the batch, so a resumed run draws the same), their losses are the task loss of
+        :func:`population_unroll`, and the rank-shaped ES direction (plus weight decay) is kept
+        for :meth:`optimizer_step`; ``.grad`` is left untouched.
 
-        Minibatch order, spike encoding and the search directions all come from
-        ``ctx.generator`` (drawn on the CPU), so a resumed run repeats the epoch exactly.
-
-        Returns:
-            ``(mean loss, mean accuracy)`` over every member of every generation of the epoch.
+        Raises:
+            RuntimeError: outside the runner's epoch (no :meth:`begin_epoch`) or before
+                :meth:`prepare`.
+            ValueError: a member's loss is not finite.
         """
-        if not self._state:
-            raise RuntimeError("call prepare(net) before fit_epoch")
-        task, data, g, s = ctx.task, ctx.data, ctx.generator, self._state
-        order = torch.randperm(len(data), generator=g)
-        n_batches = max(1, math.ceil(len(data) / ctx.batch_size))
-        generations = self.generations_per_epoch or n_batches
-        half, total_loss, total_acc = self.population // 2, 0.0, 0.0
-        for gen in range(generations):
-            start = (gen % n_batches) * ctx.batch_size
-            index = order[start:start + ctx.batch_size]
-            x = task.encode(data.inputs[index], generator=g).to(ctx.device)
-            y = data.labels[index].to(ctx.device)
-            noise = torch.randn((half, s["mean"].numel()), generator=g,
-                                dtype=s["mean"].dtype).to(ctx.device)
-            members = torch.cat([s["mean"] + self.sigma * noise, s["mean"] - self.sigma * noise])
-            with torch.no_grad():
-                outputs = population_unroll(net, members * s["scale"], x).outputs
-            outputs = outputs.view(outputs.shape[0], len(index), self.population, -1)
-            losses = torch.stack([task.loss(outputs[:, :, p], y) for p in range(self.population)])
-            if not bool(torch.isfinite(losses).all()):
-                raise ValueError(
-                    f"evolution: a member's loss is not finite at generation {gen + 1} of epoch "
-                    f"{ctx.epoch}; lower sigma or the learning rate (--lr)"
-                )
-            total_loss += float(losses.mean())
-            total_acc += float(sum((task.predict(outputs[:, :, p]) == y).float().mean()
-                                   for p in range(self.population))) / self.population
-            fitness = -losses if self.fitness_shaping == "none" else centered_ranks(-losses)
-            direction = -es_gradient(fitness, noise, self.sigma) + self.weight_decay * s["mean"]
-            self._adam_step(direction, ctx.lr)
+        if not self._state or self._epoch is None or target is None:
+            raise RuntimeError("evolution trains in the runner's epoch loop: call prepare(net) "
+                               "and begin_epoch(net, ctx), and pass target=labels")
+        ctx, s = self._epoch, self._state
+        x, y = rollout.extras["input"], target
+        half = self.population // 2
+        noise = torch.randn((half, s["mean"].numel()), generator=ctx.generator,
+                            dtype=s["mean"].dtype).to(x.device)
+        members = torch.cat([s["mean"] + self.sigma * noise, s["mean"] - self.sigma * noise])
+        with torch.no_grad():
+            outputs = population_unroll(net, members * s["scale"], x).outputs
+        outputs = outputs.view(outputs.shape[0], len(y), self.population, -1)
+        losses = torch.stack([ctx.task.loss(outputs[:, :, p], y) for p in range(self.population)])
+        if not bool(torch.isfinite(losses).all()):
+            raise ValueError(
+                f"evolution: a member's loss is not finite at generation "
+                f"{s['generations'] + 1}; lower sigma or the learning rate (--lr)")
+        fitness = -losses if self.fitness_shaping == "none" else centered_ranks(-losses)
+        self._direction = -es_gradient(fitness, noise, self.sigma) + self.weight_decay * s["mean"]
+
+    def optimizer_step(self, net: Network, optimizer: torch.optim.Optimizer) -> None:
+        """One Adam step of the mean (in scaled units) along the direction; written into ``net``."""
+        if self._direction is None:
+            raise RuntimeError("evolution: assign_grads must come before optimizer_step")
+        s = self._state
+        self._adam_step(self._direction, float(optimizer.param_groups[0]["lr"]))
+        self._direction = None
         with torch.no_grad():
             offset, weights = 0, s["mean"] * s["scale"]
             for t in _weight_tensors(net):
                 t.copy_(weights[offset:offset + t.numel()].view_as(t))
                 offset += t.numel()
-        return total_loss / generations, total_acc / generations
 
     def _adam_step(self, direction: Tensor, lr: float) -> None:
         """One Adam step of the mean along the descent ``direction``."""

@@ -47,7 +47,7 @@ from torch import Tensor
 
 from snnlearn.layers import Network
 from snnlearn.layers.dense import init_uniform_
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.simulate import unroll
 
 __all__ = ["FeedbackAlignment", "fa_linear", "random_feedback"]
@@ -183,6 +183,8 @@ class FeedbackAlignment(LearningRule):
     """
 
     name = "fa"
+    supports = Support(neurons=frozenset({"lif", "alif"}), recurrent=True, graded=True,
+                       spiking_output=True)
 
     def __init__(self) -> None:
         self._feedback: tuple[Tensor, ...] | None = None

@@ -48,7 +48,7 @@ from torch import Tensor
 
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.layers import Network, Readout, SpikingLayer
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout
+from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.neurons._checks import check_dt, check_finite, check_positive_time
 from snnlearn.simulate import unroll
 
@@ -200,6 +200,7 @@ class Hebbian(LearningRule):
     """
 
     name = "hebbian"
+    supports = Support(dale=False)
 
     def __init__(self, *, kind: HebbianKind = "bcm", params: HebbianParams | None = None) -> None:
         if kind not in get_args(HebbianKind):

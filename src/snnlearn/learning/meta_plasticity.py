@@ -77,7 +77,7 @@ from torch import Tensor, nn
 
 from snnlearn.kernels.lif_scan import lif_sequence
 from snnlearn.layers import Network
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout
+from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.losses import max_membrane_cross_entropy
 from snnlearn.neurons import LIFParams
 from snnlearn.neurons.lif import lif_fire, lif_integrate
@@ -256,6 +256,7 @@ class MetaPlasticity(LearningRule):
     """
 
     name = "meta_plasticity"
+    supports = Support()
 
     def __init__(self, *, plasticity: Plasticity = "miconi", n_way: int = 10, k_shot: int = 1,
                  n_query: int = 10, episodes_per_epoch: int = 256, teacher: float = 3.0,

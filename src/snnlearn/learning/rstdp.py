@@ -76,7 +76,7 @@ import torch
 from torch import Tensor
 
 from snnlearn.layers import Network, Readout, SpikingLayer
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout
+from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.neurons._checks import check_dt, check_positive_time
 from snnlearn.simulate import unroll
 
@@ -236,6 +236,7 @@ class RSTDP(LearningRule):
     """
 
     name = "rstdp"
+    supports = Support(dale=False)
 
     def __init__(
         self, *, lr: float = 1.0, temperature: float = 10.0, tau_plus: float = 20e-3,

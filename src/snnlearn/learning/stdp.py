@@ -63,7 +63,7 @@ import torch
 from torch import Tensor
 
 from snnlearn.layers import Network, SpikingLayer
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout
+from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.learning.diehl_cook import (
     DiehlCookParams,
     diehl_cook_assign,
@@ -319,6 +319,7 @@ class STDP(LearningRule):
     """
 
     name = "stdp"
+    supports = Support(dale=False)
 
     def __init__(self, *, stdp: STDPParams | None = None, network: DiehlCookParams | None = None,
                  batch_size: int = 8) -> None:

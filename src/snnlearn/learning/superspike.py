@@ -69,7 +69,7 @@ from torch import Tensor
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.kernels.lif_scan import lif_sequence
 from snnlearn.layers import Network, Readout, SpikingLayer
-from snnlearn.learning.base import LearningRule, Rollout
+from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.neurons import LIFParams, LIParams, lif_fire, lif_integrate
 from snnlearn.neurons._checks import check_dt, check_positive_time
 from snnlearn.simulate import check_input_sequence
@@ -336,6 +336,7 @@ class SuperSpike(LearningRule):
     """
 
     name = "superspike"
+    supports = Support()
 
     def __init__(self, *, feedback: Feedback = "symmetric", kernel: Kernel = "readout",
                  tau_rise: float = 5e-3, tau_decay: float = 10e-3) -> None:
