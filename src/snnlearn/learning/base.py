@@ -17,8 +17,9 @@ The runner's epoch loop is the only one. A rule adapts it through a few hooks:
 :meth:`LearningRule.after_step` (projections, normalisation, homeostasis after each update),
 :meth:`LearningRule.begin_epoch` and :meth:`LearningRule.end_epoch` (e.g. label assignment).
 Only methods that are not minibatch training at all (ANN-to-SNN conversion, episodic
-meta-learning) override :meth:`LearningRule.fit_epoch`. Each rule declares the networks it can train in ``supports``
-(:class:`Support`); :func:`check_support` refuses the rest with one line before training.
+meta-learning) override :meth:`LearningRule.fit_epoch`. Each rule declares the networks it can
+train in ``supports`` (:class:`Support`); :func:`check_support` refuses the rest with one line
+before training.
 Rules with state of their own that changes during training (label assignments, an evolution
 strategy's mean) save and restore it through :meth:`LearningRule.state_dict` and
 :meth:`LearningRule.load_state_dict`, so that a resumed run ends exactly as an uninterrupted one.
