@@ -235,16 +235,21 @@ def test_subthreshold_gradient_matches_central_finite_differences():
     assert torch.autograd.gradcheck(membrane, (w,), eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_input_weights_reaches_a_target_spike_count():
-    """A layer of three FS neurons learns to fire 2, 4 and 6 spikes in 60 ms (BPTT, Adam)."""
+    """A layer of three FS neurons learns to fire 2, 4 and 6 spikes in 60 ms (BPTT, Adam).
+
+    In float64: in float32 the descent on integer spike counts depends on the last bits of the
+    matrix product (which differ between BLAS builds) and could stall one neuron a spike short.
+    """
     gen = torch.Generator().manual_seed(0)
     p = izhikevich_preset("FS")
-    x = torch.rand(1, 8, generator=gen)
-    weight = (0.5 * torch.rand(3, 8, generator=gen)).requires_grad_()
-    target = torch.tensor([2.0, 4.0, 6.0])
-    optimizer = torch.optim.Adam([weight], lr=0.1)
+    x = torch.rand(1, 8, generator=gen, dtype=F64)
+    weight = (0.5 * torch.rand(3, 8, generator=gen, dtype=F64)).requires_grad_()
+    target = torch.tensor([2.0, 4.0, 6.0], dtype=F64)
+    optimizer = torch.optim.Adam([weight], lr=0.05)
     losses = []
-    for _ in range(30):
+    for _ in range(80):
         current = (x @ weight.T).expand(240, 1, 3)
         z, _, _ = run(p, current, 2.5e-4)
         loss = (z.sum(0)[0] - target).square().mean()
