@@ -41,7 +41,7 @@ from snnlearn.simulate import Rollout
 if TYPE_CHECKING:
     from snnlearn.tasks.base import Task, TaskData
 
-__all__ = ["EpochContext", "LearningRule", "Rollout", "Support", "check_support"]
+__all__ = ["EpochContext", "LearningRule", "Rollout", "Support", "check_support", "support_matrix"]
 
 
 @dataclass(frozen=True)
@@ -246,3 +246,18 @@ class LearningRule(ABC):
             raise ValueError(
                 f"rule {self.name!r} keeps no state but the checkpoint holds {sorted(state)}"
             )
+
+
+def support_matrix(rules: dict[str, Support]) -> str:
+    """The support matrix of ``rules`` (id -> :class:`Support`) as a markdown table.
+
+    Example:
+        >>> print(support_matrix({"x": Support()}).splitlines()[2])
+        | x | dense | lif | no | no | yes | - | no | any |
+    """
+    columns = list(Support().row())
+    lines = ["| rule | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for rule_id, support in rules.items():
+        row = support.row()
+        lines.append(f"| {rule_id} | " + " | ".join(row[c] for c in columns) + " |")
+    return "\n".join(lines)
