@@ -78,6 +78,9 @@ class _Fixed:
     def predict(self, outputs):  # noqa: ANN001, ANN201
         return outputs.sum(0).argmax(-1)
 
+    def loss(self, outputs, labels):  # noqa: ANN001, ANN201
+        return torch.nn.functional.cross_entropy(outputs.sum(0), labels)
+
 
 @pytest.mark.parametrize("delays", [None, DelayParams(4e-3, kernel="integer")])
 def test_spikes_and_synops_per_sample_match_a_hand_count(delays):
@@ -99,8 +102,8 @@ def test_spikes_and_synops_per_sample_match_a_hand_count(delays):
 
 
 def test_config_and_cli_take_delays(toy: str, tmp_path: Path):
-    with pytest.raises(ValueError, match="delays needs a rule"):
-        Config(task=toy, rule="eprop", delays=5e-3)
+    with pytest.raises(ValueError, match="rule 'eprop' cannot train delayed synapses"):
+        run(Config(task=toy, rule="eprop", delays=5e-3, out=str(tmp_path / "e")))
     with pytest.raises(ValueError, match="delays"):
         Config(task=toy, delays=-1.0)
     out = tmp_path / "d"

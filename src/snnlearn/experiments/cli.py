@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rule-option", action="append", type=_rule_option, metavar="KEY=VALUE",
                        help="a rule option (repeatable; VALUE is JSON or a plain string), e.g. "
                             "--rule-option inner=superspike")
+    train.add_argument("--layers", type=_layers, metavar="SPEC",
+                       help="hidden architecture, e.g. conv2d:8:3,pool:2,dense:64 (see "
+                            "docs/layers.md); replaces --hidden")
+    train.add_argument("--task-option", action="append", type=_rule_option, metavar="KEY=VALUE",
+                       help="a task option (repeatable), e.g. --task-option n_steps=200")
+    _add_config_flags(train)
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
@@ -175,6 +181,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_BY_HAND = {"task", "rule", "epochs", "seed", "device", "out", "batch_size", "lr", "hidden",
+            "neuron", "activity_reg", "distributed", "tensorboard", "delays", "layers",
+            "rule_options", "task_options"}
+"""Config keys with a hand-written flag above; every other key gets one from its type."""
+
+
+def _layers(text: str) -> list[dict[str, Any]]:
+    from snnlearn.experiments.config import parse_layers
+
+    try:
+        return parse_layers(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _config_help() -> dict[str, str]:
+    """Each Config key's description, from the ``Args`` section of its docstring."""
+    import inspect
+    import re
+
+    doc, helps, key = inspect.getdoc(Config) or "", {}, None
+    args = doc.split("Args:", 1)[-1].split("Raises:", 1)[0]
+    for line in args.splitlines():
+        m = re.match(r"\s{4}(\w+): (.*)", line)
+        if m:
+            key = m.group(1)
+            helps[key] = m.group(2)
+        elif key and line.strip():
+            helps[key] += " " + line.strip()
+    return {k: v.replace("%", "%%").replace("``", "") for k, v in helps.items()}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every Config key without a hand-written one, typed from its annotation."""
+    import dataclasses
+
+    helps = _config_help()
+    for f in dataclasses.fields(Config):
+        if f.name in _BY_HAND:
+            continue
+        kind = str(f.type)
+        parse: Any = (_bool if kind.startswith("bool") else int if kind.startswith("int")
+                      else float if kind.startswith("float") else str)
+        parser.add_argument("--" + f.name.replace("_", "-"), type=parse, dest=f.name,
+                            metavar=f.name.upper(), help=helps.get(f.name, ""))
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:  # argparse has no public accessor for subparsers
         if isinstance(action, argparse._SubParsersAction):
@@ -190,7 +251,15 @@ def _config(args: argparse.Namespace) -> Config:
         "distributed": args.distributed, "tensorboard": args.tensorboard,
         "delays": args.max_delay,
     }
+    import dataclasses
+
+    for f in dataclasses.fields(Config):
+        if f.name not in _BY_HAND:
+            overrides[f.name] = getattr(args, f.name)
+    overrides["layers"] = args.layers
     base = read_toml(args.config) if args.config is not None else {}
+    if args.task_option:
+        overrides["task_options"] = {**base.get("task_options", {}), **dict(args.task_option)}
     if args.rule_option:
         overrides["rule_options"] = {**base.get("rule_options", {}), **dict(args.rule_option)}
     if args.task is None and "task" not in base:

@@ -28,9 +28,95 @@ def _is_int(value: object) -> bool:
 
 
 LR_SCHEDULES = ("cosine", "constant")
-DELAY_RULES = ("bptt",)
-"""Rules that train :class:`~snnlearn.layers.Delayed` layers (the others read the weights
-directly and would ignore the delays)."""
+RESETS = ("subtract", "hard")
+LAYER_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "dense": {"size": int, "recurrent": bool, "dale": (int, float)},
+    "conv1d": {"channels": int, "kernel": int, "stride": int, "padding": (int, str),
+               "dale": (int, float)},
+    "conv2d": {"channels": int, "kernel": int, "stride": int, "padding": (int, str),
+               "dale": (int, float)},
+    "pool": {"size": int, "pool": str},
+    "flatten": {},
+    "dropout": {"p": (int, float)},
+    "norm": {},
+}
+"""The keys of each layer kind in ``Config.layers`` (besides ``kind``)."""
+_REQUIRED = {"dense": ("size",), "conv1d": ("channels",), "conv2d": ("channels",)}
+
+
+def check_layers(specs: object) -> tuple[dict[str, Any], ...]:
+    """Validate an architecture (a list of layer tables); one-line errors naming the entry.
+
+    Example:
+        >>> check_layers([{"kind": "conv2d", "channels": 8, "kernel": 3}, {"kind": "pool"}])
+        ({'kind': 'conv2d', 'channels': 8, 'kernel': 3}, {'kind': 'pool'})
+    """
+    if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, (list, tuple)):
+        raise ValueError(f"layers must be a list of layer tables, e.g. [{{kind = \"dense\", "
+                         f"size = 64}}], got {specs!r}")
+    if not specs:
+        raise ValueError("layers must list at least one layer")
+    out = []
+    for k, spec in enumerate(specs):
+        if not isinstance(spec, Mapping) or spec.get("kind") not in LAYER_KEYS:
+            kind = spec.get("kind") if isinstance(spec, Mapping) else spec
+            raise ValueError(f"layers[{k}]: unknown layer kind {kind!r}; valid kinds: "
+                             f"{', '.join(LAYER_KEYS)}")
+        kind, keys = spec["kind"], LAYER_KEYS[spec["kind"]]
+        for key, value in spec.items():
+            if key == "kind":
+                continue
+            if key not in keys:
+                raise ValueError(f"layers[{k}] ({kind}): unknown key {key!r}; valid keys: "
+                                 f"{', '.join(keys) or 'none'}")
+            want = keys[key]
+            if isinstance(value, bool) and want is not bool or not isinstance(value, want):
+                raise ValueError(f"layers[{k}] ({kind}): {key} has the wrong type "
+                                 f"({type(value).__name__}): {value!r}")
+            if want is int and value < 1:
+                raise ValueError(f"layers[{k}] ({kind}): {key} must be >= 1, got {value!r}")
+        for key in _REQUIRED.get(kind, ()):
+            if key not in spec:
+                raise ValueError(f"layers[{k}] ({kind}) needs {key!r}")
+        out.append(dict(spec))
+    return tuple(out)
+
+
+def parse_layers(text: str) -> list[dict[str, Any]]:
+    """The CLI shorthand ``conv2d:8:3,pool:2,dense:64`` as layer tables.
+
+    Forms: ``dense:SIZE[:rec]``, ``conv1d:CHANNELS[:KERNEL[:STRIDE]]``,
+    ``conv2d:CHANNELS[:KERNEL[:STRIDE]]``, ``pool:SIZE[:sum|avg|max]``, ``flatten``,
+    ``dropout:P``, ``norm``.
+
+    Example:
+        >>> parse_layers("conv2d:8:3,pool:2,dense:64:rec")
+        [{'kind': 'conv2d', 'channels': 8, 'kernel': 3}, {'kind': 'pool', 'size': 2}, \
+{'kind': 'dense', 'size': 64, 'recurrent': True}]
+    """
+    names = {"conv1d": ("channels", "kernel", "stride"), "conv2d": ("channels", "kernel", "stride"),
+             "dense": ("size",), "pool": ("size", "pool"), "dropout": ("p",),
+             "flatten": (), "norm": ()}
+    specs = []
+    for item in (part.strip() for part in text.split(",")):
+        kind, *args = item.split(":")
+        if kind not in names:
+            raise ValueError(f"--layers: unknown layer kind {kind!r} in {item!r}; valid kinds: "
+                             f"{', '.join(names)}")
+        spec: dict[str, Any] = {"kind": kind}
+        if kind == "dense" and args and args[-1] == "rec":
+            spec["recurrent"], args = True, args[:-1]
+        if len(args) > len(names[kind]):
+            raise ValueError(f"--layers: {item!r} has too many fields; {kind} takes "
+                             f"{':'.join(names[kind]) or 'none'}")
+        for key, value in zip(names[kind], args, strict=False):
+            try:
+                spec[key] = float(value) if key == "p" else value if key == "pool" else int(value)
+            except ValueError:
+                raise ValueError(f"--layers: {item!r}: {key} must be a number, got "
+                                 f"{value!r}") from None
+        specs.append(spec)
+    return specs
 
 
 def epoch_lr(lr: float, schedule: str, epoch: int, epochs: int) -> float:
@@ -82,7 +168,16 @@ class Config:
             ``tensorboard`` package).
         delays: largest learnable synaptic delay (s, > 0) of the spiking layers' feed-forward
             synapses (:class:`~snnlearn.layers.Delayed`); ``None`` (default) for none.
-            Only with the rules of ``DELAY_RULES``, which differentiate through the delays.
+            Only rules whose support matrix has ``delayed`` synapses train them.
+        layers: the hidden architecture, a list of layer tables (TOML ``[[layers]]``, CLI
+            ``--layers conv2d:8:3,pool:2,dense:64``; see :func:`check_layers`); replaces
+            ``hidden``/``recurrent`` when given. Conv layers need an image task.
+        dale: fraction of excitatory presynaptic units of every hidden synapse (Dale's law), or
+            ``None``; a layer table's own ``dale`` wins.
+        graded: graded spikes (a learnable amplitude per neuron) in every hidden layer.
+        reset: hidden neurons' reset, ``"subtract"`` or ``"hard"``; ``None`` takes the task's.
+        task_options: keyword options of the task (TOML ``[task_options]``, CLI
+            ``--task-option n_steps=200``), e.g. ``n_steps``, ``dt``, ``n_train``.
         rule_options: keyword options of the rule (a TOML table ``[rule_options]``, or
             ``--rule-option KEY=VALUE``), e.g. ``{"inner": "superspike", "threshold": 10}`` for
             ``error_triggered``; ``None`` (default) for the rule's defaults.
@@ -117,6 +212,11 @@ class Config:
     distributed: bool = False
     tensorboard: bool = False
     delays: float | None = None
+    layers: tuple[dict[str, Any], ...] | None = None
+    dale: float | None = None
+    graded: bool = False
+    reset: str | None = None
+    task_options: dict[str, Any] | None = None
     rule_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -149,17 +249,26 @@ class Config:
             raise ValueError(
                 f"activity_reg must be a finite number >= 0, got {self.activity_reg!r}"
             )
-        for name in ("distributed", "tensorboard"):
+        if self.layers is not None:
+            object.__setattr__(self, "layers", check_layers(self.layers))
+        if self.dale is not None and not (_is_number(self.dale) and 0 < self.dale <= 1):
+            raise ValueError(f"dale must be the fraction of excitatory units in (0, 1], got "
+                             f"{self.dale!r}")
+        if self.reset is not None and self.reset not in RESETS:
+            raise ValueError(f"unknown reset {self.reset!r}; valid resets: {', '.join(RESETS)}")
+        if self.task_options is not None:
+            if not isinstance(self.task_options, Mapping) or not all(
+                    isinstance(k, str) for k in self.task_options):
+                raise ValueError(f"task_options must be a table of option names to values, got "
+                                 f"{self.task_options!r}")
+            object.__setattr__(self, "task_options", dict(self.task_options))
+        for name in ("distributed", "tensorboard", "graded"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.delays is not None:
             if not (_is_number(self.delays) and self.delays > 0):
                 raise ValueError(f"delays (the largest delay, s) must be a finite number > 0 or "
                                  f"None, got {self.delays!r}")
-            if self.rule not in DELAY_RULES:
-                raise ValueError(f"delays needs a rule that learns through the delayed synapses "
-                                 f"({', '.join(DELAY_RULES)}), got rule {self.rule!r}; drop "
-                                 "delays or use one of those rules")
         if self.recurrent is not None and not isinstance(self.recurrent, bool):
             raise ValueError(f"recurrent must be true or false, got {self.recurrent!r}")
         if self.out is not None and not (isinstance(self.out, str) and self.out):
@@ -193,6 +302,10 @@ class Config:
             d["hidden"] = list(d["hidden"])
         if d["rule_options"] is not None:
             d["rule_options"] = dict(d["rule_options"])
+        if d["layers"] is not None:
+            d["layers"] = [dict(spec) for spec in d["layers"]]
+        if d["task_options"] is not None:
+            d["task_options"] = dict(d["task_options"])
         return d
 
     @classmethod

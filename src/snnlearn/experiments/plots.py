@@ -106,7 +106,7 @@ def plot_run(run_dir: str | Path, *, samples: int = 3) -> Path:
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     net, cfg = load_network(run_dir)
-    task = registry.make_task(cfg.task)
+    task = registry.make_task(cfg.task, cfg.task_options)
     figures = sample_figures(net, task, samples=samples, seed=cfg.seed)
     curves = training_curves(_read_history(run_dir))
     files: dict[str, str] = {"loss": curves["loss"], "accuracy": curves["accuracy"],

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from snnlearn.learning import BPTT, LearningRule
+from snnlearn.learning import LearningRule
 from snnlearn.neurons import ALIFParams, HHParams, IzhikevichParams, LIFParams, LIParams
 from snnlearn.tasks.base import Task
 
@@ -21,54 +21,34 @@ __all__ = [
     "check_task_id", "check_rule_id", "check_neuron_id", "make_task", "make_rule",
 ]
 
-TaskFactory = Callable[[], Task]
+TaskFactory = Callable[..., Task]
 
 TONIC_PREFIX = "tonic:"
 
 
-def _yinyang() -> Task:
-    from snnlearn.tasks.yinyang import YinYang
+class _Task:
+    """A registry entry: a task class by module and name, built with keyword options."""
 
-    return YinYang()
+    def __init__(self, module: str, name: str, **fixed: Any) -> None:
+        self.module, self.name, self.fixed = module, name, fixed
 
+    def load(self) -> type:
+        """The task's class."""
+        import importlib
 
-def _randman() -> Task:
-    from snnlearn.tasks.randman import Randman
+        return getattr(importlib.import_module(self.module), self.name)
 
-    return Randman()
-
-
-def _digits() -> Task:
-    from snnlearn.tasks.digits import Digits
-
-    return Digits()
-
-
-def _shd() -> Task:
-    from snnlearn.tasks.shd import SpikingSpeech
-
-    return SpikingSpeech("shd")
-
-
-def _ssc() -> Task:
-    from snnlearn.tasks.shd import SpikingSpeech
-
-    return SpikingSpeech("ssc")
-
-
-def _mnist() -> Task:
-    from snnlearn.tasks.mnist import MNIST
-
-    return MNIST()
+    def __call__(self, **options: Any) -> Task:
+        return self.load()(**self.fixed, **options)
 
 
 TASKS: Mapping[str, TaskFactory] = MappingProxyType({
-    "yinyang": _yinyang,
-    "randman": _randman,
-    "digits": _digits,
-    "shd": _shd,
-    "ssc": _ssc,
-    "mnist": _mnist,
+    "yinyang": _Task("snnlearn.tasks.yinyang", "YinYang"),
+    "randman": _Task("snnlearn.tasks.randman", "Randman"),
+    "digits": _Task("snnlearn.tasks.digits", "Digits"),
+    "shd": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="shd"),
+    "ssc": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="ssc"),
+    "mnist": _Task("snnlearn.tasks.mnist", "MNIST"),
 })
 """Task id -> factory building the task with its default settings.
 
@@ -77,79 +57,27 @@ TASKS: Mapping[str, TaskFactory] = MappingProxyType({
 """
 
 
-def _superspike() -> LearningRule:
-    from snnlearn.learning.superspike import SuperSpike
+class _Rule:
+    """A registry entry: the module and class name of a rule, imported only when needed.
 
-    return SuperSpike()
+    Calling it builds the rule with keyword options (the constructor's keyword arguments).
+    """
 
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
 
-def _decolle() -> LearningRule:
-    from snnlearn.learning.decolle import DECOLLE
+    def load(self) -> type:
+        """The rule's class."""
+        import importlib
 
-    return DECOLLE()
+        return getattr(importlib.import_module(self.module), self.name)
 
-
-def _eprop() -> LearningRule:
-    from snnlearn.learning.eprop import EProp
-
-    return EProp()
-
-
-def _fa() -> LearningRule:
-    from snnlearn.learning.fa import FeedbackAlignment
-
-    return FeedbackAlignment()
-
-
-def _dfa() -> LearningRule:
-    from snnlearn.learning.dfa import DirectFeedbackAlignment
-
-    return DirectFeedbackAlignment()
-
-
-def _eventprop() -> LearningRule:
-    from snnlearn.learning.eventprop import EventProp
-
-    return EventProp()
-
-
-def _conversion() -> LearningRule:
-    from snnlearn.learning.conversion import ANNConversion
-
-    return ANNConversion()
-
-
-def _evolution() -> LearningRule:
-    from snnlearn.learning.evolution import Evolution
-
-    return Evolution()
-
-
-def _stdp() -> LearningRule:
-    from snnlearn.learning.stdp import STDP
-
-    return STDP()
-
-
-def _hebbian() -> LearningRule:
-    from snnlearn.learning.hebbian import Hebbian
-
-    return Hebbian()
-
-
-def _meta_plasticity() -> LearningRule:
-    from snnlearn.learning.meta_plasticity import MetaPlasticity
-
-    return MetaPlasticity()
-
-
-def _rstdp(**options: Any) -> LearningRule:
-    from snnlearn.learning.rstdp import RSTDP
-
-    return RSTDP(**_checked_options("rstdp", RSTDP, options))
+    def __call__(self, **options: Any) -> LearningRule:
+        return self.load()(**options)
 
 
 def _error_triggered(*, inner: str = "bptt", threshold: float = 3.0) -> LearningRule:
+    """Error-triggered updates (``inner``: the id of the wrapped per-batch rule)."""
     from snnlearn.learning.error_triggered import ErrorTriggered
 
     if inner == "error_triggered":
@@ -158,23 +86,31 @@ def _error_triggered(*, inner: str = "bptt", threshold: float = 3.0) -> Learning
     return ErrorTriggered(make_rule(inner), threshold=threshold)
 
 
-RULES: Mapping[str, Callable[[], LearningRule]] = MappingProxyType({
-    "bptt": BPTT,
-    "stdp": _stdp,
-    "hebbian": _hebbian,
-    "eventprop": _eventprop,
-    "conversion": _conversion,
-    "evolution": _evolution,
-    "fa": _fa,
-    "dfa": _dfa,
-    "eprop": _eprop,
-    "superspike": _superspike,
-    "decolle": _decolle,
-    "meta_plasticity": _meta_plasticity,
-    "rstdp": _rstdp,
+RULES: Mapping[str, Callable[..., LearningRule]] = MappingProxyType({
+    "bptt": _Rule("snnlearn.learning.bptt", "BPTT"),
+    "stdp": _Rule("snnlearn.learning.stdp", "STDP"),
+    "hebbian": _Rule("snnlearn.learning.hebbian", "Hebbian"),
+    "eventprop": _Rule("snnlearn.learning.eventprop", "EventProp"),
+    "conversion": _Rule("snnlearn.learning.conversion", "ANNConversion"),
+    "evolution": _Rule("snnlearn.learning.evolution", "Evolution"),
+    "fa": _Rule("snnlearn.learning.fa", "FeedbackAlignment"),
+    "dfa": _Rule("snnlearn.learning.dfa", "DirectFeedbackAlignment"),
+    "eprop": _Rule("snnlearn.learning.eprop", "EProp"),
+    "superspike": _Rule("snnlearn.learning.superspike", "SuperSpike"),
+    "decolle": _Rule("snnlearn.learning.decolle", "DECOLLE"),
+    "meta_plasticity": _Rule("snnlearn.learning.meta_plasticity", "MetaPlasticity"),
+    "rstdp": _Rule("snnlearn.learning.rstdp", "RSTDP"),
     "error_triggered": _error_triggered,
 })
-"""Learning-rule id -> rule class (constructed with no arguments)."""
+"""Learning-rule id -> the rule's class (imported when first used), built with keyword options."""
+
+
+def rule_signature(rule_id: str) -> inspect.Signature:
+    """The keyword options of rule ``rule_id``: its constructor's (or factory's) signature."""
+    factory = RULES[check_rule_id(rule_id)]
+    target = factory.load() if isinstance(factory, _Rule) else factory
+    return inspect.signature(target)
+
 
 NEURONS: Mapping[str, type] = MappingProxyType({
     "lif": LIFParams,
@@ -240,27 +176,58 @@ def check_neuron_id(neuron_id: object) -> str:
     raise ValueError(f"unknown neuron {neuron_id!r}; valid neurons: {_choices(HIDDEN_NEURONS)}")
 
 
-def make_task(task_id: str) -> Task:
-    """Build the task ``task_id`` with its default settings.
+def make_task(task_id: str, options: Mapping[str, Any] | None = None) -> Task:
+    """Build the task ``task_id`` with keyword ``options`` (its constructor's arguments).
 
     Raises:
-        ValueError: an unknown or unsupported id (the message lists the valid ones).
+        ValueError: an unknown or unsupported id or option (the message lists the valid ones).
         FileNotFoundError: a task that reads files (``shd``, ``ssc``, ``mnist``,
             ``tonic:<NAME>``) cannot find them (the message lists the paths looked at).
         ModuleNotFoundError: the task's optional dependency (h5py, tonic) is missing.
     """
     task_id = check_task_id(task_id)
+    options = dict(options or {})
     if task_id.startswith(TONIC_PREFIX) and task_id not in TASKS:
         from snnlearn.tasks.tonic_task import TonicTask
 
-        return TonicTask(task_id[len(TONIC_PREFIX):])
-    return TASKS[task_id]()
+        return TonicTask(task_id[len(TONIC_PREFIX):], **_task_options(task_id, TonicTask,
+                                                                    options, skip=1))
+    factory = TASKS[task_id]
+    if isinstance(factory, _Task):
+        options = _task_options(task_id, factory.load(), options, skip=len(factory.fixed))
+    return factory(**options)
+
+
+def task_parameters(task_id: str) -> dict[str, inspect.Parameter]:
+    """The options a task takes (its constructor's keyword arguments)."""
+    factory = TASKS[check_task_id(task_id)] if task_id in TASKS else None
+    if not isinstance(factory, _Task):
+        return {}
+    params = list(inspect.signature(factory.load()).parameters.values())
+    return {p.name: p for p in params if p.name not in factory.fixed
+            and p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                           inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+
+
+def _task_options(task_id: str, cls: type, options: dict[str, Any], *,
+                  skip: int) -> dict[str, Any]:
+    params = list(inspect.signature(cls).parameters.values())[skip:]
+    names = {p.name: p for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                     inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ValueError(f"task {task_id!r} has no option(s) {', '.join(map(repr, unknown))}; "
+                         f"valid options: {', '.join(sorted(names)) or 'none'}")
+    return {k: _coerce(names[k].default, v) for k, v in options.items()}
 
 
 def make_rule(rule_id: str, options: Mapping[str, Any] | None = None) -> LearningRule:
     """Build the learning rule ``rule_id`` with keyword ``options`` (``Config.rule_options``).
 
-    The valid options of a rule are the keyword-only parameters of its ``RULES`` factory.
+    The valid options of a rule are its constructor's keyword arguments. A dotted key
+    ``"stdp.tau_plus"`` sets a field of an option that is a parameter dataclass (the others
+    keep their defaults); string values are converted to the option's type where it is a
+    number or a bool.
 
     Raises:
         ValueError: an unknown id or option (the message lists the valid ones), or an invalid
@@ -271,22 +238,89 @@ def make_rule(rule_id: str, options: Mapping[str, Any] | None = None) -> Learnin
         'bptt'
         >>> make_rule("error_triggered", {"threshold": 5.0}).threshold
         5.0
+        >>> make_rule("eprop", {"feedback": "random"}).options.feedback
+        'random'
     """
-    factory = RULES[check_rule_id(rule_id)]
-    options = dict(options or {})
-    params = inspect.signature(factory).parameters.values()
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):  # else: it checks
-        _checked_options(rule_id, factory, options)
-    return factory(**options)
+    signature = rule_signature(rule_id)
+    options = _nest(rule_id, dict(options or {}), signature, _hints(rule_id))
+    return RULES[rule_id](**options)
 
 
-def _checked_options(rule_id: str, target: Callable[..., Any],
-                     options: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``options`` if each names a keyword-only parameter of ``target``, else ``ValueError``."""
-    params = inspect.signature(target).parameters.values()
-    valid = sorted(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"rule {rule_id!r} has no option(s) {', '.join(map(repr, unknown))}; "
-                         f"valid options: {', '.join(valid) or 'none'}")
-    return options
+def _hints(rule_id: str) -> dict[str, Any]:
+    """The resolved type hints of the rule's constructor (``{}`` where they cannot be)."""
+    import typing
+
+    factory = RULES[rule_id]
+    target = factory.load().__init__ if isinstance(factory, _Rule) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - hints are a convenience for dotted options only
+        return {}
+
+
+def _nest(rule_id: str, options: dict[str, Any], signature: inspect.Signature,
+          hints: Mapping[str, Any]) -> dict[str, Any]:
+    """Check option names against ``signature``, build dotted dataclass options, coerce values."""
+    import dataclasses
+    import typing
+
+    params = {p.name: p for p in signature.parameters.values()
+              if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+              and p.name != "self"}
+    valid = sorted(params)
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in options.items():
+        head, _, rest = key.partition(".")
+        if head not in params:
+            raise ValueError(f"rule {rule_id!r} has no option {key!r}; valid options: "
+                             f"{', '.join(valid) or 'none'}")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[key] = _coerce(params[key].default, value)
+    for head, fields in nested.items():
+        base = flat.get(head, params[head].default)
+        if base is None or base is inspect.Parameter.empty:  # e.g. `stdp: STDPParams | None`
+            kinds = [t for t in typing.get_args(hints.get(head)) or (hints.get(head),)
+                     if isinstance(t, type) and dataclasses.is_dataclass(t)]
+            base = kinds[0]() if kinds else None
+        if base is None:
+            hint = params[head].annotation
+            raise ValueError(f"rule {rule_id!r}: option {head!r} ({hint}) has no default to set "
+                             f"{sorted(fields)} on; give the whole value")
+        if not dataclasses.is_dataclass(base):
+            raise ValueError(f"rule {rule_id!r}: option {head!r} is not a parameter table, so "
+                             f"{head}.{next(iter(fields))} cannot be set")
+        names = {f.name: f for f in dataclasses.fields(base)}
+        unknown = sorted(set(fields) - set(names))
+        if unknown:
+            raise ValueError(f"rule {rule_id!r}: {head!r} has no field(s) {unknown}; valid "
+                             f"fields: {', '.join(sorted(names))}")
+        try:
+            flat[head] = dataclasses.replace(base, **{
+                k: _coerce(getattr(base, k), v) for k, v in fields.items()})
+        except TypeError as err:
+            raise ValueError(f"rule {rule_id!r}: option {head!r}: {err}") from None
+    return flat
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    """``value`` as the type of ``default`` where that is a number or a bool given as text."""
+    if not isinstance(value, str) or default is inspect.Parameter.empty:
+        return value
+    if isinstance(default, bool):
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

@@ -16,6 +16,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -94,6 +95,7 @@ class Evaluation(NamedTuple):
     accuracy: float
     spikes_per_sample: float
     synops_per_sample: float
+    loss: float = math.nan
 
 
 @dataclass
@@ -105,6 +107,7 @@ class _Progress:
     best_rule_state: dict[str, Any] = field(default_factory=dict)
     best_epoch: int = 0
     best_val_accuracy: float = -1.0
+    best_val_loss: float = math.inf
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
 
@@ -137,9 +140,15 @@ def resolve_config(cfg: Config, task: Task) -> Config:
     })
 
 
-def _neuron_params(neuron_id: str, default: NeuronParams) -> NeuronParams:
-    """The task's hidden neuron as model ``neuron_id`` (sharing its LIF parameters)."""
+def _neuron_params(neuron_id: str, default: NeuronParams,
+                   reset: str | None = None) -> NeuronParams:
+    """The task's hidden neuron as model ``neuron_id`` (sharing its LIF parameters), with the
+    reset ``reset`` where given."""
     lif = default.lif if isinstance(default, ALIFParams) else default
+    if reset is not None:
+        lif = dataclasses.replace(lif, reset=reset)
+        if isinstance(default, ALIFParams):
+            default = dataclasses.replace(default, lif=lif)
     if neuron_id == "alif":
         return default if isinstance(default, ALIFParams) else ALIFParams(lif=lif)
     return lif
@@ -152,15 +161,16 @@ def _generator(seed: int, epoch: int) -> torch.Generator:
 
 def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
     assert cfg.hidden is not None and cfg.neuron is not None and cfg.lr is not None  # narrowing
-    layers = getattr(cfg, "layers", None)
+    layers = cfg.layers
     net = build_network(
         task.n_in, cfg.hidden, task.n_out, dt=task.dt,
-        neuron=_neuron_params(cfg.neuron, task.defaults.neuron),
+        neuron=_neuron_params(cfg.neuron, task.defaults.neuron, cfg.reset),
         readout=task.defaults.readout, recurrent=bool(cfg.recurrent),
         gain=cfg.gain if cfg.gain is not None else 1.0,
         delays=None if cfg.delays is None else DelayParams(max_delay=cfg.delays),
         layers=None if layers is None else [dict(spec) for spec in layers],
-        in_shape=task.in_shape if layers is not None else None,
+        in_shape=task.in_shape if layers is not None else None, dale=cfg.dale,
+        graded=cfg.graded,
         generator=torch.Generator().manual_seed(cfg.seed),
     ).to(cfg.device)
     rule = registry.make_rule(cfg.rule, cfg.rule_options)
@@ -204,7 +214,7 @@ def evaluate(
     """
     g = _generator(seed, 0)
     device = next(net.parameters()).device
-    correct, spikes, synops = 0, 0.0, 0.0
+    correct, spikes, synops, loss = 0, 0.0, 0.0, 0.0
     first = next(m for m in net.layers if isinstance(m, (SpikingLayer, Readout)))
     fan_outs = _fan_outs(net)
     was_training = net.training
@@ -213,8 +223,9 @@ def evaluate(
         for i in range(0, len(data), EVAL_BATCH):
             x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
             rollout = simulate(net, x)
-            correct += int((task.predict(rollout.outputs) == data.labels[i:i + EVAL_BATCH]
-                            .to(device)).sum())
+            labels = data.labels[i:i + EVAL_BATCH].to(device)
+            correct += int((task.predict(rollout.outputs) == labels).sum())
+            loss += float(task.loss(rollout.outputs, labels)) * len(labels)
             synops += float(x.sum()) * first.synapse.fan_out
             for z, fan in zip(rollout.spikes, fan_outs, strict=False):
                 count = float(z.sum())
@@ -223,7 +234,8 @@ def evaluate(
     net.train(was_training)
     n = max(len(data), 1)
     own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
-    return Evaluation(correct / n if own is None else own, spikes / n, synops / n)
+    mean_loss = loss / n if math.isfinite(loss) else math.inf
+    return Evaluation(correct / n if own is None else own, spikes / n, synops / n, mean_loss)
 
 
 def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = False) -> Result:
@@ -256,7 +268,7 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
                 f"{str(run_dir)!r} already holds a run ({held[0] if held else CHECKPOINT_NAME}); "
                 f"continue it with `snnlearn resume {run_dir}` or choose another --out"
             )
-        task = registry.make_task(cfg.task)
+        task = registry.make_task(cfg.task, cfg.task_options)
         cfg = resolve_config(cfg, task)
         net, rule, optimizer = _build(cfg, task)
         if distributed.is_main():  # rank 0 alone writes the run folder
@@ -306,7 +318,7 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     if cfg.tensorboard:
         check_tensorboard()
     with distributed.session(cfg.distributed, cfg.device):  # every rank reads the checkpoint
-        task = registry.make_task(cfg.task)
+        task = registry.make_task(cfg.task, cfg.task_options)
         net, rule, optimizer = _build(cfg, task)
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -316,6 +328,7 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
             best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
             best_rule_state=ckpt.get("best_rule_state", {}),
             best_epoch=ckpt["best_epoch"], best_val_accuracy=ckpt["best_val_accuracy"],
+            best_val_loss=ckpt.get("best_val_loss", math.inf),
             history=list(ckpt["history"]), train_seconds=ckpt["train_seconds"],
         )
         if distributed.is_main():  # drop lines past the checkpoint
@@ -332,7 +345,7 @@ def load_network(run_dir: str | Path, *, best: bool = True,
     """
     ckpt = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, map_location="cpu")
     cfg = Config.from_dict({**ckpt["config"], "device": device})
-    net = _build(cfg, registry.make_task(cfg.task))[0]
+    net = _build(cfg, registry.make_task(cfg.task, cfg.task_options))[0]
     net.load_state_dict(ckpt["best_model"] if best and ckpt["best_model"] else ckpt["model"])
     return net, cfg
 
@@ -368,17 +381,22 @@ class _Session:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 start = time.perf_counter()
                 train_loss, train_accuracy = self.train_epoch(train, epoch)
-                val_accuracy = None
+                val_accuracy = val_loss = None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                    val_accuracy = evaluate(self.net, self.task, val, seed=cfg.seed,
-                                            simulate=self.rule.simulate, rule=self.rule).accuracy
-                    if val_accuracy > state.best_val_accuracy:
+                    ev = evaluate(self.net, self.task, val, seed=cfg.seed,
+                                  simulate=self.rule.simulate, rule=self.rule)
+                    val_accuracy, val_loss = ev.accuracy, ev.loss
+                    # the best validation accuracy; among equal ones, the lowest validation loss
+                    if (val_accuracy, -val_loss) > (state.best_val_accuracy,
+                                                    -state.best_val_loss):
                         state.best_model, state.best_epoch = _clone(self.net), epoch
                         state.best_rule_state = copy.deepcopy(self.rule.state_dict())
-                        state.best_val_accuracy = val_accuracy
+                        state.best_val_accuracy, state.best_val_loss = val_accuracy, val_loss
                 seconds = time.perf_counter() - start
                 record = {"epoch": epoch, "train_loss": train_loss,
                           "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
+                          "val_loss": val_loss if val_loss is None or math.isfinite(val_loss)
+                          else None,
                           "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
                 self.commit(epoch, seconds, record)
                 logger.info("epoch %d/%d: %s", epoch, cfg.epochs, record)
@@ -465,7 +483,8 @@ class _Session:
                 "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "best_model": state.best_model, "best_rule_state": state.best_rule_state,
                 "best_epoch": state.best_epoch,
-                "best_val_accuracy": state.best_val_accuracy, "history": state.history,
+                "best_val_accuracy": state.best_val_accuracy,
+                "best_val_loss": state.best_val_loss, "history": state.history,
                 "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
             })
             with (self.run_dir / "metrics.jsonl").open("a") as f:
