@@ -8,21 +8,55 @@ identical and the gradients equal to rounding. Arrays are ``[T, M]`` and C-conti
 
 Surrogate codes: 0 fast sigmoid ``1/(s|x|+1)^2``, 1 arctan ``1/(1+(pi/2 s x)^2)``, 2 triangle
 ``max(0, 1-s|x|)`` (see :mod:`snnlearn.surrogate`).
+
+Threads: a loop runs in parallel (``prange``) only when its arrays hold at least
+``PARALLEL_MIN_WORK`` elements; below that it runs a serial compilation of the same code, since
+on a few cores shared with torch's own thread pool the parallel region's start-up and its idle
+threads cost more than they save. Parallel loops use numba's ``workqueue`` threading layer unless
+``NUMBA_THREADING_LAYER`` says otherwise: its threads do not spin between regions (the OpenMP
+layer's do, which made training beside other multi-threaded jobs collapse far past a fair share).
 """
 
 from __future__ import annotations
 
+import os
+import types
+from collections.abc import Callable
+from typing import Any
+
 import numba
 import numpy as np
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
+PARALLEL_MIN_WORK = 1 << 22
+"""Elements (largest array argument) from which a loop runs in parallel threads."""
+
+
+def _dual(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Compile ``fn`` twice, parallel and serial, and pick by the size of the work."""
+    parallel = numba.njit(nogil=True, cache=True, parallel=True)(fn)
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                              fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + "_serial"
+    serial = numba.njit(nogil=True, cache=True)(copy)
+
+    def call(*args: Any) -> Any:
+        work = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
+        return (parallel if work >= PARALLEL_MIN_WORK else serial)(*args)
+
+    call.__name__, call.__doc__ = fn.__name__, fn.__doc__
+    call.parallel, call.serial = parallel, serial  # type: ignore[attr-defined]
+    return call
 
 __all__ = ["lif_forward", "lif_backward", "li_forward", "li_backward", "csr_count", "csr_fill",
            "csr_to_csc", "csr_matmul", "csc_matmul_t"]
 
-_OPTS = {"nogil": True, "cache": True, "parallel": True}
 _BLOCK = 256  # neurons per parallel task: the inner loop runs over contiguous memory
 
 
-@numba.njit(**_OPTS)
+@_dual
 def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
                 synapse, hard, t_ref, dt, half_dt, z_out, u_out, act_out, v_fin, i_fin, ref_fin):
     """Forward LIF loop; writes spikes, pre-reset membranes, the active mask and final state."""
@@ -66,7 +100,7 @@ def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
                 v_fin[m], i_fin[m], ref_fin[m] = v, i, ref
 
 
-@numba.njit(**_OPTS)
+@_dual
 def lif_backward(u_seq, z_seq, act_seq, g_z, has_gz, gv0, gi0, a_m, a_s, c, v_th, v_reset,
                  jump, synapse, hard, detach, refractory, kind, scale, g_x, gv_out, gi_out):
     """Reverse LIF loop (the adjoint of :func:`lif_forward`); writes ``dL/dx`` and initial-state
@@ -117,7 +151,7 @@ def lif_backward(u_seq, z_seq, act_seq, g_z, has_gz, gv0, gi0, a_m, a_s, c, v_th
                 gv_out[m], gi_out[m] = gv, gi
 
 
-@numba.njit(**_OPTS)
+@_dual
 def li_forward(cur, v0, i0, a_m, a_s, c, v_leak, synapse, v_out, i_fin):
     """Forward LI loop; writes the membrane sequence and the final current."""
     T, M = cur.shape
@@ -136,7 +170,7 @@ def li_forward(cur, v0, i0, a_m, a_s, c, v_leak, synapse, v_out, i_fin):
         i_fin[lo:hi] = i
 
 
-@numba.njit(**_OPTS)
+@_dual
 def li_backward(g_v, gi0, a_m, a_s, c, synapse, g_x, gv_out, gi_out):
     """Reverse LI loop: the same filter run backwards in time."""
     T, M = g_v.shape
@@ -157,7 +191,7 @@ def li_backward(g_v, gi0, a_m, a_s, c, synapse, g_x, gv_out, gi_out):
             gi_out[lo + k] = gi[k]
 
 
-@numba.njit(**_OPTS)
+@_dual
 def csr_count(x, counts):
     """Nonzeros of each row of ``x [R, K]`` into ``counts [R]``."""
     R, K = x.shape
@@ -168,7 +202,7 @@ def csr_count(x, counts):
         counts[r] = n
 
 
-@numba.njit(**_OPTS)
+@_dual
 def csr_fill(x, row_ptr, cols, vals):
     """Column indices and values of the nonzeros of ``x [R, K]`` (CSR, ``row_ptr`` given)."""
     R, K = x.shape
@@ -200,7 +234,7 @@ def csr_to_csc(row_ptr, cols, vals, K, col_ptr, rows, cvals):
             fill[cols[p]] = q + 1
 
 
-@numba.njit(**_OPTS)
+@_dual
 def csr_matmul(row_ptr, cols, vals, wt, out):
     """``out [R, N] = X wt`` for a CSR ``X [R, K]`` and a dense ``wt [K, N]``: each output row is
     the weighted sum of the weight rows of that input row's nonzeros, in column order."""
@@ -215,7 +249,7 @@ def csr_matmul(row_ptr, cols, vals, wt, out):
                 out[r, n] += v * wt[k, n]
 
 
-@numba.njit(**_OPTS)
+@_dual
 def csc_matmul_t(col_ptr, rows, cvals, g, dwt):
     """``dwt [K, N] = X^T g`` for a CSC ``X [R, K]`` and a dense ``g [R, N]``: row ``k`` sums the
     gradient rows of the steps where input ``k`` is nonzero, in row order."""
