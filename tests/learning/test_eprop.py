@@ -75,7 +75,7 @@ def bptt_grads(net: Network, x: Tensor, loss_fn) -> list[Tensor]:
 
 
 def eprop_grads(net: Network, x: Tensor, loss_fn, **options) -> list[Tensor]:
-    rule = EProp(**options)
+    rule = EProp(**{"traces": "exact", **options})
     rule.prepare(net, generator=gen(7))
     r = rule.simulate(net, x)
     rule.assign_grads(net, r, loss_fn(r))
@@ -134,11 +134,11 @@ def test_online_and_offline_agree_on_recurrent_nets(neuron, hidden, feedback):
     online = eprop_grads(net, x, loss_fn, online=True, feedback=feedback)
     offline = eprop_grads(net, x, loss_fn, online=False, feedback=feedback)
     assert relative_error(online, offline) < 1e-10
-    rule = EProp(feedback=feedback)
+    rule = EProp(feedback=feedback, traces="exact")
     rule.prepare(net, generator=gen(7))
     rule.online_gradients(net, x, per_step_error(labels))
     a = grads(net)
-    rule = EProp(feedback=feedback, online=False)
+    rule = EProp(feedback=feedback, online=False, traces="exact")
     rule.prepare(net, generator=gen(7))
     r = rule.simulate(net, x)
     rule.assign_grads(net, r, per_step_ce(r.outputs, labels))
@@ -204,7 +204,7 @@ def test_online_gradients_keep_nothing_of_size_t(hidden):
     for steps in (30, 300):
         net, x, labels = problem(NEURONS["alif"], hidden=hidden, recurrent=True, steps=steps,
                                  batch=2)
-        rule, error = EProp(), per_step_error(labels)
+        rule, error = EProp(traces="exact"), per_step_error(labels)
 
         def error_fn(t: int, y_t: Tensor, error=error) -> Tensor:
             if t == 0:  # measure the time loop, not the O(T) validation of the input x
@@ -230,17 +230,17 @@ def test_online_gradients_keep_nothing_of_size_t(hidden):
 
 def test_offline_mode_stores_activations_not_traces():
     net, x, _ = problem(NEURONS["lif_syn"], recurrent=True)
-    r = EProp(online=False).simulate(net, x)
+    r = EProp(online=False, traces="exact").simulate(net, x)
     (rec,) = r.extras["eprop_records"]
     assert tuple(rec.psi.shape) == (x.shape[0], x.shape[1], 8)
     assert tuple(rec.presyn.shape) == (x.shape[0], x.shape[1], 4 + 8)
-    assert set(EProp().simulate(net, x).extras) == {"eprop_input"}
+    assert set(EProp(traces="exact").simulate(net, x).extras) == {"eprop_input"}
 
 
 @pytest.mark.parametrize("online", [True, False])
 def test_simulate_outputs_are_unroll(online):
     net, x, _ = problem(NEURONS["alif"], recurrent=True, bias=True)
-    r, ref = EProp(online=online).simulate(net, x), unroll(net, x)
+    r, ref = EProp(online=online, traces="exact").simulate(net, x), unroll(net, x)
     torch.testing.assert_close(r.outputs, ref.outputs, rtol=0, atol=1e-12)
     assert torch.equal(r.spikes[0], ref.spikes[0])
     assert r.outputs.requires_grad and r.spikes[0].requires_grad
@@ -308,4 +308,28 @@ def test_invalid_options_and_networks_raise():
 
 def test_eprop_is_a_learning_rule_named_eprop():
     assert isinstance(EProp(), LearningRule) and EProp.name == "eprop"
-    assert EProp().options == EPropOptions(feedback="symmetric", online=True)
+    assert EProp().options == EPropOptions(feedback="symmetric", online=True,
+                                            traces="factorized")
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_factorized_traces_are_bptt_where_the_reset_is_detached_and_exact_traces_otherwise(
+        recurrent):
+    # one feed-forward hidden layer with a detached reset: the canonical factorised trace is
+    # the BPTT gradient; with recurrence it equals the per-synapse traces (same approximation)
+    neuron = LIFParams(tau_mem=10e-3, tau_syn=5e-3, detach_reset=True)
+    net, x, labels = problem(neuron, recurrent=recurrent)
+    loss_fn = lambda r: per_step_ce(r.outputs, labels)  # noqa: E731
+    fast = eprop_grads(net, x, loss_fn, traces="factorized")
+    exact = eprop_grads(net, x, loss_fn, traces="exact")
+    assert relative_error(fast, exact) < 1e-10
+    if not recurrent:
+        assert relative_error(fast, bptt_grads(net, x, loss_fn)) < 1e-10
+
+
+def test_factorized_traces_leave_out_the_reset_a_measured_approximation():
+    net, x, labels = problem(LIFParams(tau_mem=10e-3, tau_syn=5e-3))
+    loss_fn = lambda r: per_step_ce(r.outputs, labels)  # noqa: E731
+    fast, ref = eprop_grads(net, x, loss_fn, traces="factorized"), bptt_grads(net, x, loss_fn)
+    assert 0.9 < cosine(fast, ref) < 1 - 1e-6  # close to, but not, the BPTT gradient
+    torch.testing.assert_close(fast[-1], ref[-1])  # the readout's gradient is exact

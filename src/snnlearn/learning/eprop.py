@@ -68,6 +68,11 @@ from torch import Tensor
 
 from snnlearn.layers import Network
 from snnlearn.layers.dense import init_uniform_
+from snnlearn.learning._eprop_factorized import (
+    factorized_grads,
+    factorized_simulate,
+    supports_factorized,
+)
 from snnlearn.learning._eprop_traces import (
     EligibilityTrace,
     EPropOnline,
@@ -86,6 +91,7 @@ from snnlearn.simulate import check_input_sequence, unroll
 __all__ = ["EProp", "EPropOptions", "EPropOnline", "EligibilityTrace", "Feedback"]
 
 Feedback = Literal["symmetric", "random"]
+Traces = Literal["factorized", "exact"]
 
 
 
@@ -96,8 +102,14 @@ class EPropOptions:
     Args:
         feedback: ``"symmetric"`` (``W_out`` and the forward weights above) or ``"random"``
             (fixed random ``B_l`` drawn in ``prepare``).
-        online: in the runner, replay the simulation forward in time with traces constant in
-            ``T`` (true) or store per-step activations during ``simulate`` (false).
+        online: with ``traces="exact"``: in the runner, replay the simulation forward in time
+            with traces constant in ``T`` (true) or store per-step activations during
+            ``simulate`` (false).
+        traces: ``"factorized"`` (default for dense LIF hidden layers: the canonical e-prop
+            trace ``psi_j * filtered presynaptic signal``, reset left out, computed as fused
+            sequence ops; :mod:`snnlearn.learning._eprop_factorized`) or ``"exact"`` (the
+            per-synapse eligibility vectors below, reset and adaptation included; ALIF layers
+            always use these).
 
     Raises:
         ValueError: an unknown ``feedback`` or a non-bool ``online``.
@@ -105,8 +117,12 @@ class EPropOptions:
 
     feedback: Feedback = "symmetric"
     online: bool = True
+    traces: Traces = "factorized"
 
     def __post_init__(self) -> None:
+        if self.traces not in get_args(Traces):
+            raise ValueError(
+                f"EProp traces must be one of {list(get_args(Traces))}, got {self.traces!r}")
         if self.feedback not in get_args(Feedback):
             raise ValueError(
                 f"EProp feedback must be one of {list(get_args(Feedback))}, got {self.feedback!r}"
@@ -146,8 +162,9 @@ class EProp(LearningRule):
     name = "eprop"
     supports = Support(neurons=frozenset({"lif", "alif"}), recurrent=True)
 
-    def __init__(self, *, feedback: Feedback = "symmetric", online: bool = True) -> None:
-        self.options = EPropOptions(feedback=feedback, online=online)
+    def __init__(self, *, feedback: Feedback = "symmetric", online: bool = True,
+                 traces: Traces = "factorized") -> None:
+        self.options = EPropOptions(feedback=feedback, online=online, traces=traces)
         self._feedback: tuple[Tensor, ...] = ()
 
     @property
@@ -197,6 +214,8 @@ class EProp(LearningRule):
         loss's ``dE/dy`` (and any direct ``dE/dz``) can be read by autograd.
         """
         self._feedback_for(net, x)
+        if self._factorized(net):
+            return factorized_simulate(net, x)
         if self.options.online:  # the dynamics only; assign_grads replays them with traces
             with torch.no_grad():
                 run = unroll(net, x, check=False)
@@ -225,6 +244,12 @@ class EProp(LearningRule):
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
     ) -> None:
         """Write the e-prop direction for ``loss`` (a function of ``rollout``) into ``p.grad``."""
+        if self._factorized(net):
+            if not rollout.records:
+                raise ValueError("assign_grads needs the Rollout returned by this rule's "
+                                 "simulate (it has no records)")
+            factorized_grads(net, rollout, loss, self._feedback_for(net))
+            return
         key = "eprop_input" if self.options.online else "eprop_records"
         if key not in rollout.extras:
             raise ValueError(
@@ -248,6 +273,9 @@ class EProp(LearningRule):
                 grads = _offline_grads(net, weights, feedback, rollout.extras[key],
                                        rollout.extras["eprop_readout_input"], g, direct)
         _write_grads(net, grads)
+
+    def _factorized(self, net: Network) -> bool:
+        return self.options.traces == "factorized" and supports_factorized(net)
 
     def online_gradients(self, net: Network, x: Tensor, error_fn: ErrorFn) -> EPropOnline:
         """Simulate ``net`` on ``x`` and write the e-prop gradient to ``.grad``, online.
