@@ -1,4 +1,10 @@
-"""One entry point for a neuron population's whole time loop (temporary integration version)."""
+"""One entry point for a neuron population's whole time loop: ``neuron_sequence``.
+
+Dispatch: LI -> :func:`snnlearn.kernels.li_sequence`; feed-forward LIF -> the fused LIF kernel
+(:func:`snnlearn.kernels.lif_sequence`, numba-compiled on the CPU); recurrent LIF and ALIF -> the
+fused loop of :mod:`snnlearn.kernels.alif_scan`; other models (Izhikevich, Hodgkin-Huxley) and
+the ``reference`` backend -> their step functions under autograd, step by step.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnlearn.kernels.alif_scan import adaptive_sequence
 from snnlearn.kernels.dispatch import resolve_backend
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.kernels.lif_scan import _LIFSequence, lif_sequence
@@ -48,6 +55,10 @@ def neuron_sequence(neuron: Any, current: Tensor, state: Any, dt: float, *,
         if not record:
             z, s = lif_sequence(current, state, neuron, dt, backend=name)
             return SequenceResult(z, s, None, None)
+    if isinstance(neuron, (LIFParams, ALIFParams)) and \
+            resolve_backend(backend, current, None) != "reference":
+        z, final, u, a = adaptive_sequence(neuron, current, state, dt, recurrent_weight)
+        return SequenceResult(z, final, u if record else None, a if record else None)
     return _step_loop(neuron, current, state, dt, recurrent_weight, record)
 
 
