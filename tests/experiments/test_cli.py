@@ -66,11 +66,37 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _main(capsys, "list")
     assert status == 0
     lines = out.splitlines()
-    assert lines == ["tasks:", *sorted(registry.TASKS), "tonic:<NAME>", "rules:",
-                     *sorted(registry.RULES), "neurons:", *sorted(registry.NEURONS)]
+    ids = [line.split()[0] for line in lines]
+    assert ids == ["tasks:", *sorted(registry.TASKS), "tonic:<NAME>", "rules:",
+                   *sorted(registry.RULES), "neurons:", *sorted(registry.NEURONS)]
+    described = [line for line in lines if not line.endswith(":")]
+    assert all(len(line.split()) > 1 for line in described)  # every id has a description
     for known in ("yinyang", "randman", "digits", "shd", "ssc", "mnist", "bptt", "eventprop",
                   "eprop", "superspike", "decolle", "fa", "dfa", "lif", "alif", "li"):
-        assert known in lines
+        assert known in ids
+
+
+def test_list_matrix_has_a_row_per_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _main(capsys, "list", "--matrix")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "rule" not in line]
+    assert status == 0 and sorted(r.split("|")[1].strip() for r in rows) == sorted(
+        registry.RULES)
+
+
+def test_version_and_every_config_key_reachable(capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from snnlearn.experiments.cli import build_parser
+    from snnlearn.experiments.config import Config
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert "snnlearn 0.1.0" in capsys.readouterr().out
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
+    dests = {a.dest for a in train._actions}
+    flags = {"delays": "max_delay", "rule_options": "rule_option", "task_options": "task_option"}
+    for f in dataclasses.fields(Config):
+        assert flags.get(f.name, f.name) in dests, f.name
 
 
 def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,3 +79,49 @@ def test_neuron_ids() -> None:
 def test_make_task_builds_injected_task(toy: str) -> None:
     task = registry.make_task(toy)
     assert task.name == "toy" and task.n_in == 4
+
+
+def _cli_values(rule_id: str) -> list[str]:
+    """``KEY=VALUE`` strings setting every constructor argument of ``rule_id`` to its default
+    (a parameter table field by field, with dotted keys), as a user would type them."""
+    import dataclasses
+    import inspect
+    import typing
+
+    signature = registry.rule_signature(rule_id)
+    hints = registry._hints(rule_id)  # noqa: SLF001
+    out = []
+    for p in signature.parameters.values():
+        if p.name == "self" or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue
+        default = p.default
+        if default is None:
+            kinds = [t for t in typing.get_args(hints.get(p.name)) if dataclasses.is_dataclass(t)]
+            default = kinds[0]() if kinds else None
+        if dataclasses.is_dataclass(default):
+            for f in dataclasses.fields(default):
+                value = getattr(default, f.name)
+                if isinstance(value, (bool, int, float, str)):
+                    text = str(value).lower() if isinstance(value, bool) else value
+                    out.append(f"{p.name}.{f.name}={text}")
+        elif isinstance(default, bool):
+            out.append(f"{p.name}={str(default).lower()}")
+        elif isinstance(default, (int, float, str)):
+            out.append(f"{p.name}={default}")
+        else:
+            assert default is inspect.Parameter.empty or default is None, (rule_id, p.name)
+    return out
+
+
+@pytest.mark.parametrize("rule_id", sorted(registry.RULES))
+def test_every_constructor_argument_is_settable_from_the_cli(rule_id):
+    from snnlearn.experiments.cli import _rule_option
+
+    values = _cli_values(rule_id)
+    for text in values:
+        key, value = _rule_option(text)
+        from snnlearn.experiments.config import Config
+
+        Config(task="yinyang", rule=rule_id, rule_options={key: value})  # make_rule accepts it
+    with pytest.raises(ValueError, match=f"rule '{rule_id}' has no option 'bogus'"):
+        registry.make_rule(rule_id, {"bogus": 1})

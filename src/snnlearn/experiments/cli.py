@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     # No abbreviations: `--epoch 3` must be an error, not a silent `--epochs 3`.
     parser = _Parser(prog=PROG, allow_abbrev=False, description="Learning in spiking neural "
                      "networks: train, resume and evaluate runs of learning rules on tasks.")
+    from snnlearn import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}",
                                 parser_class=_Parser)
 
@@ -153,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "over these strengths, e.g. 0,1e-3,1e-2 (adds tradeoff.md and .svg)")
     ev = add("evaluate", help="print the summary of a finished run")
     ev.add_argument("dir", type=Path, help="the run folder")
-    add("list", help="list every task, rule and neuron id")
+    ev.add_argument("--recompute", action="store_true",
+                    help="also score the saved best-validation model on the test split again "
+                         "(recomputed_test_accuracy; equals test_accuracy)")
+    lst = add("list", help="list every task, rule and neuron id with a description")
+    lst.add_argument("--matrix", action="store_true",
+                     help="also print every rule's support matrix (synapses, neurons, ...)")
     bench = add("bench", help="time the BENCHMARKS.md training step in snnlearn and the "
                 "installed peers; writes bench.json and bench.md")
     bench.add_argument("--device", default="cpu", help=f"one of {', '.join(DEVICES)} "
@@ -270,6 +278,20 @@ def _config(args: argparse.Namespace) -> Config:
     return Config.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
 
 
+def _recompute(run_dir: Path) -> float:
+    """The test accuracy of the run's saved model, simulated again from the run folder."""
+    import torch
+
+    from snnlearn.experiments.runner import evaluate, load_network
+
+    net, cfg = load_network(run_dir)
+    task = registry.make_task(cfg.task, cfg.task_options)
+    rule = registry.make_rule(cfg.rule, cfg.rule_options)
+    rule.prepare(net, generator=torch.Generator().manual_seed(0))
+    return evaluate(net, task, task.split("test"), seed=cfg.seed, simulate=rule.simulate,
+                    rule=rule).accuracy
+
+
 def _report(result: Result) -> str:
     s = result.summary
     epochs = f"{s['epochs']} epoch" + ("" if s["epochs"] == 1 else "s")
@@ -277,10 +299,31 @@ def _report(result: Result) -> str:
             f"{epochs}, {s['train_seconds']:.1f} s) -> {result.run_dir}")
 
 
-def _list() -> str:
-    lines = ["tasks:", *sorted(registry.TASKS), f"{registry.TONIC_PREFIX}<NAME>",
-             "rules:", *sorted(registry.RULES),
-             "neurons:", *sorted(registry.NEURONS)]
+def _summary_line(obj: object) -> str:
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _list(matrix: bool = False) -> str:
+    """Every id under a heading for its kind, each with a one-line description."""
+    def entry(name: str, target: object) -> str:
+        line = _summary_line(target)
+        return f"{name:<16} {line}" if line else name
+
+    def load(factory: object) -> object:
+        return factory.load() if hasattr(factory, "load") else factory
+
+    lines = ["tasks:", *(entry(k, load(registry.TASKS[k])) for k in sorted(registry.TASKS)),
+             f"{registry.TONIC_PREFIX}<NAME>".ljust(16) + " a tonic data set on disk",
+             "rules:", *(entry(k, load(registry.RULES[k])) for k in sorted(registry.RULES)),
+             "neurons:", *(entry(k, registry.NEURONS[k]) for k in sorted(registry.NEURONS))]
+    if matrix:
+        from snnlearn.learning.base import support_matrix
+
+        rules = {k: registry.make_rule(k).supports for k in sorted(registry.RULES)}
+        lines += ["", "support matrix:", support_matrix(rules)]
     return "\n".join(lines)
 
 
@@ -303,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err), 2)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     if args.command == "list":
-        print(_list())
+        print(_list(args.matrix))
         return 0
     if args.command == "compare":
         return _compare(args)
@@ -315,7 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(args)
     if args.command == "evaluate":
         try:
-            print(json.dumps(dict(read_summary(args.dir)), indent=2))
+            summary = dict(read_summary(args.dir))
+            if args.recompute:
+                summary["recomputed_test_accuracy"] = _recompute(args.dir)
+            print(json.dumps(summary, indent=2))
         except (OSError, ValueError) as err:
             return _fail(str(err), 1)
         return 0
