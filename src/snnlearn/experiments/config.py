@@ -104,8 +104,9 @@ def parse_layers(text: str) -> list[dict[str, Any]]:
             raise ValueError(f"--layers: unknown layer kind {kind!r} in {item!r}; valid kinds: "
                              f"{', '.join(names)}")
         spec: dict[str, Any] = {"kind": kind}
-        if kind == "dense" and args and args[-1] == "rec":
-            spec["recurrent"], args = True, args[:-1]
+        recurrent = kind == "dense" and bool(args) and args[-1] == "rec"
+        if recurrent:
+            args = args[:-1]
         if len(args) > len(names[kind]):
             raise ValueError(f"--layers: {item!r} has too many fields; {kind} takes "
                              f"{':'.join(names[kind]) or 'none'}")
@@ -115,6 +116,8 @@ def parse_layers(text: str) -> list[dict[str, Any]]:
             except ValueError:
                 raise ValueError(f"--layers: {item!r}: {key} must be a number, got "
                                  f"{value!r}") from None
+        if recurrent:
+            spec["recurrent"] = True
         specs.append(spec)
     return specs
 
