@@ -67,12 +67,11 @@ import torch
 from torch import Tensor
 
 from snnlearn.kernels.li_scan import li_sequence
-from snnlearn.kernels.lif_scan import lif_sequence
 from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning.base import LearningRule, Rollout, Support
-from snnlearn.neurons import LIFParams, LIParams, lif_fire, lif_integrate
+from snnlearn.neurons import LIFParams, LIParams
 from snnlearn.neurons._checks import check_dt, check_positive_time
-from snnlearn.simulate import check_input_sequence
+from snnlearn.simulate import check_input_sequence, unroll
 
 __all__ = [
     "SuperSpike", "Feedback", "Kernel", "alpha_kernel", "superspike_impulse_response",
@@ -212,34 +211,12 @@ def superspike_gradient(
     return torch.einsum("tbn,tbm->nm", error * surrogate, psp)
 
 
-def _lif_run(
-    layer: SpikingLayer, x: Tensor, dt: float, *, stepwise: bool = False
-) -> tuple[Tensor, Tensor]:
-    """Simulate a feed-forward LIF layer without autograd: ``(spikes, sigma'(u - v_th))``.
-
-    The spikes come from the fused LIF kernel. With a subtractive reset and no refractoriness
-    the pre-reset membrane then follows from the spikes in closed form,
-    ``u_t = v_leak + sum_{s <= t} k_{t-s} I^{in}_s - (v_th - v_reset) sum_{s < t} a_m^{t-s} z_s``;
-    otherwise (or with ``stepwise``) it is recorded step by step.
-    """
-    p: LIFParams = layer.neuron
+def _lif_run(layer: SpikingLayer, x: Tensor, dt: float) -> tuple[Tensor, Tensor]:
+    """Simulate one LIF layer without autograd: ``(spikes, sigma'(u - v_th))``, from the fused
+    kernel's record of the pre-reset membrane (:func:`snnlearn.simulate.unroll`)."""
     with torch.no_grad():
-        current = layer.project(x)
-        state = layer.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
-        if stepwise or p.reset != "subtract" or p.t_ref > 0:
-            spikes, slopes = [], []
-            for c_t in current:
-                pre = lif_integrate(c_t, state, p, dt)
-                slopes.append(p.surrogate.derivative(pre.v - p.v_th))
-                z, state = lif_fire(pre, p, dt)
-                spikes.append(z)
-            return torch.stack(spikes), torch.stack(slopes)
-        spikes, _ = lif_sequence(current, state, p, dt)
-        a_m = LIParams(tau_mem=p.tau_mem)  # impulse response (1 - a_m) a_m^n
-        resets = superspike_filter(spikes, a_m, dt) - (1.0 - math.exp(-dt / p.tau_mem)) * spikes
-        u = (p.v_leak + superspike_psp(current, p, dt)
-             - (p.v_th - p.v_reset) / (1.0 - math.exp(-dt / p.tau_mem)) * resets)
-    return spikes, p.surrogate.derivative(u - p.v_th)
+        run = unroll(Network([layer], dt=dt), x, record=True, check=False)
+    return run.spikes[0], run.records[0].surrogate
 
 
 def _with_bias_input(x: Tensor, layer: SpikingLayer) -> Tensor:
@@ -367,21 +344,22 @@ class SuperSpike(LearningRule):
             self.feedback_weights = tuple(w.new_ones(s) for s in shapes)
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
-        """Hidden layers without autograd (recording ``sigma'``), readout with autograd."""
+        """The fused simulation without autograd for the hidden layers (recording their inputs
+        and ``sigma'``, :func:`snnlearn.simulate.unroll`), the readout with autograd."""
         self._check(net)
         check_input_sequence(x, net.n_in, net.layers[0].weight.dtype)
-        seq, inputs, spikes, slopes = x, [], [], []
-        for layer in net.spiking_layers:
-            inputs.append(seq)
-            seq, slope = _lif_run(layer, seq, net.dt)
-            spikes.append(seq)
-            slopes.append(slope)
+        with torch.no_grad():
+            run = unroll(net, x, record=True, check=False)
+        hidden = [r for r, m in zip(run.records, net.layers, strict=True)
+                  if isinstance(m, SpikingLayer)]
         readout: Readout = net.layers[-1]
         state = readout.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
-        outputs, final = li_sequence(readout.project(seq), state, readout.neuron, net.dt)
-        return Rollout(outputs=outputs, spikes=tuple(spikes), membranes=(),
-                       final_state=(final,),
-                       extras={"inputs": tuple(inputs), "surrogate": tuple(slopes)})
+        outputs, final = li_sequence(readout.project(run.records[-1].input), state,
+                                     readout.neuron, net.dt)
+        return Rollout(outputs=outputs, spikes=run.spikes, membranes=(),
+                       final_state=(*run.final_state[:-1], final),
+                       extras={"inputs": tuple(r.input for r in hidden),
+                               "surrogate": tuple(r.surrogate for r in hidden)})
 
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
