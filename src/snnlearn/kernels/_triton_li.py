@@ -57,8 +57,8 @@ def _backward_kernel(
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
-    gv = tl.zeros([BLOCK], dtype=tl.float32)
-    gi = tl.zeros([BLOCK], dtype=tl.float32)
+    gv = tl.full([BLOCK], 0.0, tl.float32)
+    gi = tl.full([BLOCK], 0.0, tl.float32)
     if HAS_GI:
         gi = tl.load(gi0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     g_p = g_ptr + last_g + offs * s_gm  # start at step T - 1
@@ -71,7 +71,7 @@ def _backward_kernel(
             gi = a_s * g_cur
         elif HAS_GI:
             g_cur = g_cur + gi  # the final current is the last input: only at t = T - 1
-            gi = tl.zeros([BLOCK], dtype=tl.float32)
+            gi = tl.full([BLOCK], 0.0, tl.float32)
         tl.store(gx_p, g_cur.to(gx_ptr.dtype.element_ty), mask=mask)
         g_p -= s_gt
         gx_p -= M

@@ -85,7 +85,7 @@ def _backward_kernel(
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     gv = tl.load(gv0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    gi = tl.zeros([BLOCK], dtype=tl.float32)
+    gi = tl.full([BLOCK], 0.0, tl.float32)
     if HAS_GI:
         gi = tl.load(gi0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     u_p = u_ptr + last_row + offs  # start at step T - 1 (offsets from the host: 64-bit safe)
@@ -109,7 +109,7 @@ def _backward_kernel(
             a = active.to(tl.float32)
             sg = sg * a
             spiking = spiking & active
-        gz = tl.zeros([BLOCK], dtype=tl.float32)
+        gz = tl.full([BLOCK], 0.0, tl.float32)
         if HAS_GZ:
             gz = tl.load(gz_p, mask=mask, other=0.0).to(tl.float32)
         if HARD:
@@ -134,7 +134,7 @@ def _backward_kernel(
             gi = a_s * g_cur
         elif HAS_GI:
             g_cur = g_cur + gi  # the final current is the last input: only at t = T - 1
-            gi = tl.zeros([BLOCK], dtype=tl.float32)
+            gi = tl.full([BLOCK], 0.0, tl.float32)
         tl.store(gx_p, g_cur.to(gx_ptr.dtype.element_ty), mask=mask)
         u_p -= M
         act_p -= M
