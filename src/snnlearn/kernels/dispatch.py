@@ -10,8 +10,12 @@ against ``reference``):
 - ``"cpu"``: the same Function with both loops compiled by numba, parallel over neurons
   (CPU tensors; float32 and float64 computed in their own precision, float16/bfloat16 inputs
   computed in float32 and returned in their dtype).
-- ``"auto"`` (default): ``"cpu"`` for CPU tensors when numba is installed and the surrogate is
-  one of the built-in ones, else ``"torch"``.
+- ``"triton"``: the same Function with both loops as Triton kernels, one launch for all steps
+  (CUDA tensors; CPU tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``, for
+  tests; built-in surrogates; computed in float32, float64 data runs the torch loops).
+- ``"auto"`` (default): ``"triton"`` for CUDA tensors when Triton is installed, ``"cpu"`` for
+  CPU tensors when numba is installed, else ``"torch"`` (and ``"torch"`` whenever the
+  surrogate is not one of the built-in ones).
 
 The default can be set for a process with :func:`set_default_backend` or the environment
 variable ``SNNLEARN_KERNELS``; every fused call also takes an explicit ``backend``.
@@ -31,11 +35,11 @@ from snnlearn.surrogate import ATan, FastSigmoid, Surrogate, Triangle
 
 __all__ = [
     "BACKENDS", "Backend", "get_default_backend", "numba_available", "resolve_backend",
-    "set_default_backend",
+    "set_default_backend", "triton_available",
 ]
 
-Backend = Literal["auto", "reference", "torch", "cpu"]
-BACKENDS: tuple[str, ...] = ("auto", "reference", "torch", "cpu")
+Backend = Literal["auto", "reference", "torch", "cpu", "triton"]
+BACKENDS: tuple[str, ...] = ("auto", "reference", "torch", "cpu", "triton")
 
 
 def _check(name: object) -> str:
@@ -73,6 +77,29 @@ def numba_available() -> bool:
     return True
 
 
+@functools.cache
+def triton_available() -> bool:
+    """Whether the Triton kernels can be used (triton importable)."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _triton_blocker(x: Tensor, surrogate: Surrogate | None) -> str | None:
+    """Why the ``"triton"`` backend cannot run on ``x`` (``None`` if it can)."""
+    if not triton_available():
+        return "triton is not installed"
+    if x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        return "the tensor is on the CPU and TRITON_INTERPRET=1 (Triton's interpreter) is not set"
+    if x.device.type not in ("cpu", "cuda"):
+        return "the tensor is on " + str(x.device)
+    if surrogate is not None and surrogate_code(surrogate) is None:
+        return f"the surrogate {type(surrogate).__name__} is not a built-in one"
+    return None
+
+
 def surrogate_code(surrogate: Surrogate) -> tuple[int, float] | None:
     """``(code, scale)`` of a built-in surrogate for the compiled loops; ``None`` otherwise.
 
@@ -89,17 +116,25 @@ def surrogate_code(surrogate: Surrogate) -> tuple[int, float] | None:
 
 
 def resolve_backend(backend: str | None, x: Tensor, surrogate: Surrogate | None = None) -> str:
-    """The concrete backend (``reference``, ``torch`` or ``cpu``) that runs on ``x``.
+    """The concrete backend (``reference``, ``torch``, ``cpu`` or ``triton``) that runs on ``x``.
 
     Raises:
-        ValueError: an unknown backend, or ``"cpu"`` asked for where it cannot run (a tensor not
-            on the CPU, numba missing, or a surrogate the compiled loops do not know).
+        ValueError: an unknown backend, or ``"cpu"`` / ``"triton"`` asked for where it cannot
+            run (a tensor on another device, numba / triton missing, a CPU tensor for Triton
+            without ``TRITON_INTERPRET=1``, or a surrogate the compiled loops do not know).
     """
     name = _check(get_default_backend() if backend is None else backend)
     cpu_ok = (x.device.type == "cpu" and numba_available()
               and (surrogate is None or surrogate_code(surrogate) is not None))
     if name == "auto":
+        if x.device.type == "cuda" and _triton_blocker(x, surrogate) is None:
+            return "triton"
         return "cpu" if cpu_ok else "torch"
+    if name == "triton":
+        why = _triton_blocker(x, surrogate)
+        if why is not None:
+            raise ValueError(f"kernel backend 'triton' cannot run here: {why}; use 'auto' or "
+                             "'torch'")
     if name == "cpu" and not cpu_ok:
         why = ("the tensor is on " + str(x.device) if x.device.type != "cpu"
                else "numba is not installed" if not numba_available()

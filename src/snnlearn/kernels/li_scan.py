@@ -102,7 +102,10 @@ class _LISequence(torch.autograd.Function):
     def forward(  # type: ignore[override]
         current: Tensor, v0: Tensor, i0: Tensor, p: LIParams, dt: float, backend: str
     ) -> tuple[Tensor, Tensor]:
-        run = _cpu_forward if backend == "cpu" else _torch_forward
+        if backend == "triton":
+            from snnlearn.kernels._triton_li import li_forward as run
+        else:
+            run = _cpu_forward if backend == "cpu" else _torch_forward
         return run(current, v0, i0, p, dt)
 
     @staticmethod
@@ -116,7 +119,10 @@ class _LISequence(torch.autograd.Function):
     ) -> tuple[Tensor | None, ...]:
         if g_v is None:
             raise RuntimeError("li_sequence backward needs the gradient of the membrane sequence")
-        run = _cpu_backward if ctx.backend == "cpu" else _torch_backward
+        if ctx.backend == "triton":
+            from snnlearn.kernels._triton_li import li_backward as run
+        else:
+            run = _cpu_backward if ctx.backend == "cpu" else _torch_backward
         g_x, g_v0, g_i0 = run(g_v, g_i, ctx.p, ctx.dt)
         d_x, d_v, d_i = ctx.dtypes
         return (g_x.to(d_x), g_v0.to(d_v), None if g_i0 is None else g_i0.to(d_i),
@@ -143,7 +149,7 @@ def li_sequence(
         state: initial :class:`LIState`.
         p: LI parameters.
         dt: time step (s, > 0).
-        backend: ``"auto"``, ``"reference"``, ``"torch"`` or ``"cpu"``
+        backend: ``"auto"``, ``"reference"``, ``"torch"``, ``"cpu"`` or ``"triton"``
             (:mod:`snnlearn.kernels.dispatch`); ``None`` takes the process default.
 
     Returns:

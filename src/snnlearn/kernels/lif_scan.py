@@ -176,7 +176,10 @@ class _LIFSequence(torch.autograd.Function):
         current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float,
         backend: str,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        run = _cpu_forward if backend == "cpu" else _torch_forward
+        if backend == "triton":
+            from snnlearn.kernels._triton_lif import lif_forward as run
+        else:
+            run = _cpu_forward if backend == "cpu" else _torch_forward
         return run(current, v0, i0, ref0, p, dt)
 
     @staticmethod
@@ -185,7 +188,7 @@ class _LIFSequence(torch.autograd.Function):
         z_seq, _, _, _, u_seq, active_seq = output
         ctx.p, ctx.dt, ctx.backend = p, dt, backend
         ctx.dtypes = (current.dtype, v0.dtype, i0.dtype)
-        ctx.save_for_backward(u_seq, z_seq, active_seq)
+        ctx.save_for_backward(u_seq, None if backend == "triton" else z_seq, active_seq)
         ctx.mark_non_differentiable(output[3], u_seq, active_seq)
 
     @staticmethod
@@ -193,7 +196,10 @@ class _LIFSequence(torch.autograd.Function):
         ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any
     ) -> tuple[Tensor | None, ...]:
         u_seq, z_seq, active_seq = ctx.saved_tensors
-        run = _cpu_backward if ctx.backend == "cpu" else _torch_backward
+        if ctx.backend == "triton":
+            from snnlearn.kernels._triton_lif import lif_backward as run
+        else:
+            run = _cpu_backward if ctx.backend == "cpu" else _torch_backward
         g_x, g_v0, g_i0 = run(u_seq, z_seq, active_seq, g_z, g_v, g_i, ctx.p, ctx.dt)
         d_x, d_v, d_i = ctx.dtypes
         return (g_x.to(d_x), g_v0.to(d_v), None if g_i0 is None else g_i0.to(d_i),
@@ -224,7 +230,7 @@ def lif_sequence(
         state: initial :class:`LIFState` (each ``[B, N]``).
         p: LIF parameters.
         dt: time step (s, > 0).
-        backend: ``"auto"``, ``"reference"``, ``"torch"`` or ``"cpu"``
+        backend: ``"auto"``, ``"reference"``, ``"torch"``, ``"cpu"`` or ``"triton"``
             (:mod:`snnlearn.kernels.dispatch`); ``None`` takes the process default.
 
     Shapes:

@@ -1,0 +1,213 @@
+"""Triton kernels of the fused LIF sequence (private; the ``"triton"`` backend of
+:mod:`snnlearn.kernels.lif_scan`).
+
+The same recursion and adjoint as ``_torch_forward`` / ``_torch_backward`` there, operation for
+operation (equations in that module's docstring), in one launch each: a program holds the state
+of ``BLOCK`` neurons in registers and loops over the ``T`` steps. Data of any floating dtype is
+read as it is (strided, no copy where a ``[T, M]`` view exists), computed in float32, and the
+spikes are written in the input's dtype. The backward pass reads only the float32 pre-reset
+membrane ``u`` (and the refractory mask when ``t_ref > 0``): the spikes are recomputed from it
+(``z = [u > v_th]`` and active, the very comparison of the forward pass), so they need not be
+kept for it. float64 data and empty sequences run the torch loops instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from snnlearn.kernels import _triton_common as tc
+from snnlearn.kernels._adjoint import leak_constants
+from snnlearn.kernels.dispatch import surrogate_code
+from snnlearn.neurons.lif import LIFParams
+
+try:
+    import triton.language as tl
+except ImportError:  # pragma: no cover - the module is importable without Triton
+    tl = None
+
+__all__ = ["lif_backward", "lif_forward"]
+
+
+def _forward_kernel(
+    cur_ptr, s_ct, s_cm, v0_ptr, i0_ptr, ref0_ptr, z_ptr, u_ptr, act_ptr, v_ptr, i_ptr, ref_ptr,
+    T, M, a_m, a_s, c, v_leak, v_th, v_reset, jump, t_ref, dt, half_dt,
+    SYNAPSE: tl.constexpr, HARD: tl.constexpr, REFRACTORY: tl.constexpr, BLOCK: tl.constexpr,
+):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < M
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    i = tl.load(i0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    ref = tl.load(ref0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    cur_p = cur_ptr + offs * s_cm
+    z_p = z_ptr + offs
+    u_p = u_ptr + offs
+    act_p = act_ptr + offs
+    for _ in range(0, T):
+        x = tl.load(cur_p, mask=mask, other=0.0).to(tl.float32)
+        if SYNAPSE:
+            i = a_s * i + x
+        else:
+            i = x
+        u = v_leak + a_m * (v - v_leak) + c * i
+        if REFRACTORY:
+            active = ref <= half_dt
+            u = tl.where(active, u, v)
+            spiking = (u > v_th) & active
+            ref = tl.where(spiking, t_ref, tl.maximum(ref - dt, 0.0))
+            tl.store(act_p, active.to(tl.uint8), mask=mask)
+            act_p += M
+        else:
+            spiking = u > v_th
+        z = spiking.to(tl.float32)
+        if HARD:
+            v = u - z * (u - v_reset)
+        else:
+            v = u - z * jump
+        tl.store(u_p, u, mask=mask)
+        tl.store(z_p, z.to(z_ptr.dtype.element_ty), mask=mask)
+        cur_p += s_ct
+        z_p += M
+        u_p += M
+    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    tl.store(i_ptr + offs, i.to(i_ptr.dtype.element_ty), mask=mask)
+    tl.store(ref_ptr + offs, ref.to(ref_ptr.dtype.element_ty), mask=mask)
+
+
+def _backward_kernel(
+    u_ptr, act_ptr, gz_ptr, s_gt, s_gm, gv0_ptr, gi0_ptr, gx_ptr, gv_ptr, gi_ptr,
+    T, M, last_row, last_gz, a_m, a_s, c, v_th, v_reset, jump, scale,
+    SYNAPSE: tl.constexpr, HARD: tl.constexpr, DETACH: tl.constexpr, REFRACTORY: tl.constexpr,
+    KIND: tl.constexpr, HAS_GZ: tl.constexpr, HAS_GI: tl.constexpr, BLOCK: tl.constexpr,
+):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < M
+    gv = tl.load(gv0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    gi = tl.full([BLOCK], 0.0, tl.float32)
+    if HAS_GI:
+        gi = tl.load(gi0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    u_p = u_ptr + last_row + offs  # start at step T - 1 (offsets from the host: 64-bit safe)
+    act_p = act_ptr + last_row + offs
+    gx_p = gx_ptr + last_row + offs
+    gz_p = gz_ptr + last_gz + offs * s_gm
+    for _ in range(0, T):
+        u = tl.load(u_p, mask=mask, other=0.0)
+        x = u - v_th
+        if KIND == 0:
+            d = tl.math.div_rn(1.0, scale * tl.abs(x) + 1.0)
+            sg = d * d
+        elif KIND == 1:
+            y = scale * x
+            sg = tl.math.div_rn(1.0, 1.0 + y * y)
+        else:
+            sg = tl.maximum(1.0 - scale * tl.abs(x), 0.0)
+        spiking = u > v_th
+        if REFRACTORY:
+            active = tl.load(act_p, mask=mask, other=0) != 0
+            a = active.to(tl.float32)
+            sg = sg * a
+            spiking = spiking & active
+        gz = tl.full([BLOCK], 0.0, tl.float32)
+        if HAS_GZ:
+            gz = tl.load(gz_p, mask=mask, other=0.0).to(tl.float32)
+        if HARD:
+            z = spiking.to(tl.float32)
+            if DETACH:
+                gu = gv * (1.0 - z) + (gz + gv * 0.0) * sg
+            else:
+                gu = gv * (1.0 - z) + (gz + gv * -(u - v_reset)) * sg
+        else:
+            if DETACH:
+                gu = gv + (gz + gv * 0.0) * sg
+            else:
+                gu = gv + (gz + gv * -jump) * sg
+        if REFRACTORY:
+            g_cur = c * gu * a
+            gv = gu * (a_m * a + (1.0 - a))
+        else:
+            g_cur = c * gu
+            gv = a_m * gu
+        if SYNAPSE:
+            g_cur = g_cur + gi
+            gi = a_s * g_cur
+        elif HAS_GI:
+            g_cur = g_cur + gi  # the final current is the last input: only at t = T - 1
+            gi = tl.full([BLOCK], 0.0, tl.float32)
+        tl.store(gx_p, g_cur.to(gx_ptr.dtype.element_ty), mask=mask)
+        u_p -= M
+        act_p -= M
+        gx_p -= M
+        gz_p -= s_gt
+    tl.store(gv_ptr + offs, gv, mask=mask)
+    tl.store(gi_ptr + offs, gi, mask=mask)
+
+
+def _spikes(u_seq: Tensor, active_seq: Tensor, p: LIFParams) -> Tensor:
+    """The forward pass's spikes, recomputed from its membrane and refractory mask."""
+    z = u_seq > p.v_th
+    return (z & active_seq if p.t_ref > 0 else z).to(u_seq.dtype)
+
+
+def lif_forward(
+    current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``(z_seq, v, i, refractory, u_seq, active_seq)`` as ``_torch_forward`` returns them:
+    spikes and final state in ``current``'s dtype, ``u_seq`` in float32 (float64 for float64
+    data), ``active_seq`` a bool ``[T, ...]`` mask (``[1, 1]`` and unused when ``t_ref == 0``)."""
+    T, shape = current.shape[0], current.shape[1:]
+    M = math.prod(shape)
+    if T == 0 or M == 0 or current.dtype == torch.float64:
+        from snnlearn.kernels.lif_scan import _torch_forward
+
+        return _torch_forward(current, v0, i0, ref0, p, dt)
+    dev, dtype = current.device, current.dtype
+    refractory = p.t_ref > 0
+    cur, s_ct, s_cm = tc.rows(current, T, M)
+    z = torch.empty((T, M), dtype=dtype, device=dev)
+    u = torch.empty((T, M), dtype=torch.float32, device=dev)
+    act = torch.empty((T, M) if refractory else (1, 1), dtype=torch.bool, device=dev)
+    v, i, ref = (torch.empty(M, dtype=dtype, device=dev) for _ in range(3))
+    a_m, a_s, c = leak_constants(p, dt)
+    tc.launch(
+        _forward_kernel, M, cur, s_ct, s_cm, tc.flat(v0, M, current), tc.flat(i0, M, current),
+        tc.flat(ref0, M, current), z, u, act.view(torch.uint8), v, i, ref, T, M, a_m, a_s, c,
+        p.v_leak, p.v_th, p.v_reset, p.v_th - p.v_reset, p.t_ref, dt, 0.5 * dt,
+        SYNAPSE=p.tau_syn is not None, HARD=p.reset == "hard", REFRACTORY=refractory)
+    full = (T, *shape)
+    return (z.reshape(full), v.reshape(shape), i.reshape(shape), ref.reshape(shape),
+            u.reshape(full), act.reshape(full) if refractory else act)
+
+
+def lif_backward(
+    u_seq: Tensor, z_seq: Tensor | None, active_seq: Tensor, g_z: Tensor | None,
+    g_v: Tensor | None, g_i: Tensor | None, p: LIFParams, dt: float,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(dL/dx, dL/dv0, dL/di0 or None)`` as ``_torch_backward`` returns them; ``z_seq`` is
+    not read (may be None). ``dL/dx`` is in ``g_z``'s dtype (else ``u_seq``'s)."""
+    T, shape = u_seq.shape[0], u_seq.shape[1:]
+    M = math.prod(shape)
+    if T == 0 or M == 0 or u_seq.dtype == torch.float64:
+        from snnlearn.kernels.lif_scan import _torch_backward
+
+        z = _spikes(u_seq, active_seq, p) if z_seq is None else z_seq
+        return _torch_backward(u_seq, z, active_seq, g_z, g_v, g_i, p, dt)
+    code = surrogate_code(p.surrogate)
+    if code is None:
+        raise ValueError(f"kernel backend 'triton' needs a built-in surrogate, got "
+                         f"{type(p.surrogate).__name__}; use backend 'torch'")
+    dev = u_seq.device
+    synapse = p.tau_syn is not None
+    gz, s_gt, s_gm = tc.rows(g_z, T, M) if g_z is not None else (u_seq, 0, 0)
+    g_x = torch.empty((T, M), dtype=g_z.dtype if g_z is not None else u_seq.dtype, device=dev)
+    gv, gi = (torch.empty(M, dtype=torch.float32, device=dev) for _ in range(2))
+    a_m, a_s, c = leak_constants(p, dt)
+    act = active_seq.view(torch.uint8)
+    tc.launch(
+        _backward_kernel, M, u_seq, act, gz, s_gt, s_gm, tc.flat(g_v, M, u_seq),
+        tc.flat(g_i, M, u_seq), g_x, gv, gi, T, M, (T - 1) * M, (T - 1) * s_gt, a_m, a_s, c,
+        p.v_th, p.v_reset, p.v_th - p.v_reset, code[1],
+        SYNAPSE=synapse, HARD=p.reset == "hard", DETACH=p.detach_reset,
+        REFRACTORY=p.t_ref > 0, KIND=code[0], HAS_GZ=g_z is not None, HAS_GI=g_i is not None)
+    return g_x.reshape(T, *shape), gv.reshape(shape), gi.reshape(shape) if synapse else None
