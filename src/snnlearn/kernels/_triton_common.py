@@ -40,7 +40,7 @@ def _compiled(fn: Callable[..., Any], interpret: bool) -> Any:
     import triton
 
     del interpret  # part of the cache key only: triton.jit reads the switch itself
-    return triton.jit(fn)
+    return triton.jit(fn, do_not_specialize=["T"])
 
 
 def launch(fn: Callable[..., Any], m: int, *args: Any, **constexprs: Any) -> None:
