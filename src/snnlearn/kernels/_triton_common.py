@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -40,16 +41,20 @@ def _compiled(fn: Callable[..., Any], interpret: bool) -> Any:
     import triton
 
     del interpret  # part of the cache key only: triton.jit reads the switch itself
-    return triton.jit(fn)
+    return triton.jit(fn, do_not_specialize=["T"])
 
 
 def launch(fn: Callable[..., Any], m: int, *args: Any, **constexprs: Any) -> None:
     """Run kernel ``fn`` over ``m`` neurons (grid ``ceil(m / BLOCK)``) with ``args`` and the
     ``constexprs`` (plus ``BLOCK``)."""
-    from triton import knobs
+    try:
+        from triton import knobs  # Triton >= 3.4
 
+        interpret = bool(knobs.runtime.interpret)
+    except ImportError:
+        interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
     block, warps = block_size(m)
-    kernel = _compiled(fn, bool(knobs.runtime.interpret))
+    kernel = _compiled(fn, interpret)
     kernel[(math.ceil(m / block),)](*args, BLOCK=block, num_warps=warps,
                                     enable_fp_fusion=False, **constexprs)
 

@@ -34,18 +34,27 @@ def _forward_kernel(
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
+    steps = tl.where(mask, T, 0)  # T, or 0 past the end of the population: the load masks
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     i = tl.load(i0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    cur_p = cur_ptr + offs * s_cm
     v_p = v_seq_ptr + offs
-    for _ in range(0, T):
-        x = tl.load(cur_p, mask=mask, other=0.0).to(tl.float32)
+    # the inputs of steps t..t+3 are in flight at step t (x0..x3): the loop is latency-bound
+    cur_p = cur_ptr + offs * s_cm
+    x0 = tl.load(cur_p, mask=0 < steps, other=0.0)
+    x1 = tl.load(cur_p + s_ct, mask=1 < steps, other=0.0)
+    x2 = tl.load(cur_p + 2 * s_ct, mask=2 < steps, other=0.0)
+    x3 = tl.load(cur_p + 3 * s_ct, mask=3 < steps, other=0.0)
+    cur_p += 4 * s_ct
+    for t in range(0, T):
+        x_next = tl.load(cur_p, mask=t + 4 < steps, other=0.0)
+        x = x0.to(tl.float32)
         if SYNAPSE:
             i = a_s * i + x
         else:
             i = x
         v = v_leak + a_m * (v - v_leak) + c * i
         tl.store(v_p, v.to(v_seq_ptr.dtype.element_ty), mask=mask)
+        x0, x1, x2, x3 = x1, x2, x3, x_next
         cur_p += s_ct
         v_p += M
     tl.store(i_ptr + offs, i.to(i_ptr.dtype.element_ty), mask=mask)
@@ -57,14 +66,21 @@ def _backward_kernel(
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
+    steps = tl.where(mask, T, 0)  # T, or 0 past the end of the population: the load masks
     gv = tl.full([BLOCK], 0.0, tl.float32)
     gi = tl.full([BLOCK], 0.0, tl.float32)
     if HAS_GI:
         gi = tl.load(gi0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    g_p = g_ptr + last_g + offs * s_gm  # start at step T - 1
-    gx_p = gx_ptr + last_row + offs
-    for _ in range(0, T):
-        gv = a_m * gv + tl.load(g_p, mask=mask, other=0.0).to(tl.float32)
+    gx_p = gx_ptr + last_row + offs  # start at step T - 1, steps t..t-3 in flight at step t
+    g_p = g_ptr + last_g + offs * s_gm
+    g0 = tl.load(g_p, mask=0 < steps, other=0.0)
+    g1 = tl.load(g_p - s_gt, mask=1 < steps, other=0.0)
+    g2 = tl.load(g_p - 2 * s_gt, mask=2 < steps, other=0.0)
+    g3 = tl.load(g_p - 3 * s_gt, mask=3 < steps, other=0.0)
+    g_p -= 4 * s_gt
+    for t in range(0, T):
+        g_next = tl.load(g_p, mask=t + 4 < steps, other=0.0)
+        gv = a_m * gv + g0.to(tl.float32)
         g_cur = c * gv
         if SYNAPSE:
             g_cur = g_cur + gi
@@ -73,6 +89,7 @@ def _backward_kernel(
             g_cur = g_cur + gi  # the final current is the last input: only at t = T - 1
             gi = tl.full([BLOCK], 0.0, tl.float32)
         tl.store(gx_p, g_cur.to(gx_ptr.dtype.element_ty), mask=mask)
+        g0, g1, g2, g3 = g1, g2, g3, g_next
         g_p -= s_gt
         gx_p -= M
     tl.store(gv_ptr + offs, a_m * gv, mask=mask)

@@ -38,15 +38,23 @@ def _forward_kernel(
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
+    steps = tl.where(mask, T, 0)  # T, or 0 past the end of the population: the load masks
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     i = tl.load(i0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     ref = tl.load(ref0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    cur_p = cur_ptr + offs * s_cm
     z_p = z_ptr + offs
     u_p = u_ptr + offs
     act_p = act_ptr + offs
-    for _ in range(0, T):
-        x = tl.load(cur_p, mask=mask, other=0.0).to(tl.float32)
+    # the inputs of steps t..t+3 are in flight at step t (x0..x3): the loop is latency-bound
+    cur_p = cur_ptr + offs * s_cm
+    x0 = tl.load(cur_p, mask=0 < steps, other=0.0)
+    x1 = tl.load(cur_p + s_ct, mask=1 < steps, other=0.0)
+    x2 = tl.load(cur_p + 2 * s_ct, mask=2 < steps, other=0.0)
+    x3 = tl.load(cur_p + 3 * s_ct, mask=3 < steps, other=0.0)
+    cur_p += 4 * s_ct
+    for t in range(0, T):
+        x_next = tl.load(cur_p, mask=t + 4 < steps, other=0.0)
+        x = x0.to(tl.float32)
         if SYNAPSE:
             i = a_s * i + x
         else:
@@ -68,6 +76,7 @@ def _forward_kernel(
             v = u - z * jump
         tl.store(u_p, u, mask=mask)
         tl.store(z_p, z.to(z_ptr.dtype.element_ty), mask=mask)
+        x0, x1, x2, x3 = x1, x2, x3, x_next
         cur_p += s_ct
         z_p += M
         u_p += M
@@ -84,16 +93,38 @@ def _backward_kernel(
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
+    steps = tl.where(mask, T, 0)  # T, or 0 past the end of the population: the load masks
     gv = tl.load(gv0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     gi = tl.full([BLOCK], 0.0, tl.float32)
     if HAS_GI:
         gi = tl.load(gi0_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    u_p = u_ptr + last_row + offs  # start at step T - 1 (offsets from the host: 64-bit safe)
-    act_p = act_ptr + last_row + offs
+    # start at step T - 1 (offsets from the host: 64-bit safe) and walk back; as in the forward
+    # kernel the data of steps t..t-3 are in flight at step t
     gx_p = gx_ptr + last_row + offs
-    gz_p = gz_ptr + last_gz + offs * s_gm
-    for _ in range(0, T):
-        u = tl.load(u_p, mask=mask, other=0.0)
+    u_p = u_ptr + last_row + offs
+    u0 = tl.load(u_p, mask=0 < steps, other=0.0)
+    u1 = tl.load(u_p - M, mask=1 < steps, other=0.0)
+    u2 = tl.load(u_p - 2 * M, mask=2 < steps, other=0.0)
+    u3 = tl.load(u_p - 3 * M, mask=3 < steps, other=0.0)
+    u_p -= 4 * M
+    if REFRACTORY:
+        act_p = act_ptr + last_row + offs
+        a0 = tl.load(act_p, mask=0 < steps, other=0)
+        a1 = tl.load(act_p - M, mask=1 < steps, other=0)
+        a2 = tl.load(act_p - 2 * M, mask=2 < steps, other=0)
+        a3 = tl.load(act_p - 3 * M, mask=3 < steps, other=0)
+        act_p -= 4 * M
+    if HAS_GZ:
+        gz_p = gz_ptr + last_gz + offs * s_gm
+        g0 = tl.load(gz_p, mask=0 < steps, other=0.0)
+        g1 = tl.load(gz_p - s_gt, mask=1 < steps, other=0.0)
+        g2 = tl.load(gz_p - 2 * s_gt, mask=2 < steps, other=0.0)
+        g3 = tl.load(gz_p - 3 * s_gt, mask=3 < steps, other=0.0)
+        gz_p -= 4 * s_gt
+    for t in range(0, T):
+        ahead = t + 4 < steps
+        u = u0
+        u_next = tl.load(u_p, mask=ahead, other=0.0)
         x = u - v_th
         if KIND == 0:
             d = tl.math.div_rn(1.0, scale * tl.abs(x) + 1.0)
@@ -105,13 +136,15 @@ def _backward_kernel(
             sg = tl.maximum(1.0 - scale * tl.abs(x), 0.0)
         spiking = u > v_th
         if REFRACTORY:
-            active = tl.load(act_p, mask=mask, other=0) != 0
+            a_next = tl.load(act_p, mask=ahead, other=0)
+            active = a0 != 0
             a = active.to(tl.float32)
             sg = sg * a
             spiking = spiking & active
         gz = tl.full([BLOCK], 0.0, tl.float32)
         if HAS_GZ:
-            gz = tl.load(gz_p, mask=mask, other=0.0).to(tl.float32)
+            g_next = tl.load(gz_p, mask=ahead, other=0.0)
+            gz = g0.to(tl.float32)
         if HARD:
             z = spiking.to(tl.float32)
             if DETACH:
@@ -136,10 +169,15 @@ def _backward_kernel(
             g_cur = g_cur + gi  # the final current is the last input: only at t = T - 1
             gi = tl.full([BLOCK], 0.0, tl.float32)
         tl.store(gx_p, g_cur.to(gx_ptr.dtype.element_ty), mask=mask)
-        u_p -= M
-        act_p -= M
         gx_p -= M
-        gz_p -= s_gt
+        u0, u1, u2, u3 = u1, u2, u3, u_next
+        u_p -= M
+        if REFRACTORY:
+            a0, a1, a2, a3 = a1, a2, a3, a_next
+            act_p -= M
+        if HAS_GZ:
+            g0, g1, g2, g3 = g1, g2, g3, g_next
+            gz_p -= s_gt
     tl.store(gv_ptr + offs, gv, mask=mask)
     tl.store(gi_ptr + offs, gi, mask=mask)
 
