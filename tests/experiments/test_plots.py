@@ -42,10 +42,7 @@ def test_cli_plot(toy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_plot_comparison_embeds_rasters(toy: str, tmp_path: Path) -> None:
-    def train(task, rule, run_dir, epochs, seed, device):  # noqa: ANN001, ANN202
-        run(Config(task=task, rule=rule, epochs=epochs, seed=seed, out=str(run_dir)))
-
-    compare(toy, ["bptt", "eprop"], out=tmp_path, epochs=1, train=train)  # embeds the plots
+    compare(toy, ["bptt", "eprop"], out=tmp_path, epochs=1, train=run)  # embeds the plots
     embedded = (tmp_path / "report.html").read_text()
     report = plot_comparison(tmp_path)  # plotting again rewrites the same report
     html = report.read_text()

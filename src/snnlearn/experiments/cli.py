@@ -20,7 +20,13 @@ from typing import Any, NoReturn
 
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CheckpointError
-from snnlearn.experiments.compare import compare, compare_activity
+from snnlearn.experiments.compare import (
+    CompareSpec,
+    compare,
+    compare_activity,
+    compare_spec,
+    merge_specs,
+)
 from snnlearn.experiments.config import DEVICES, Config, read_toml
 from snnlearn.experiments.runner import (
     DeviceUnavailableError,
@@ -118,42 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help=f"one of {', '.join(DEVICES)} (default cpu)")
     train.add_argument("--out", help="run folder (default runs/<task>-<rule>-s<seed>)")
     train.add_argument("--config", type=Path, help="TOML file of config keys; options win")
-    train.add_argument("--batch-size", type=int, help="minibatch size")
-    train.add_argument("--lr", type=float, help="Adam learning rate")
-    train.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
-    train.add_argument("--neuron", help="hidden neuron model: lif or alif")
     train.add_argument("--activity-reg", type=float, help="activity regulariser strength")
-    train.add_argument("--max-delay", type=float, help="learnable synaptic delays up to this "
-                       "many seconds (rule bptt; see docs/delays.md)")
     train.add_argument("--distributed", action="store_true", default=None,
                        help="data-parallel over the processes that torchrun starts "
                             "(see docs/distributed.md)")
-    train.add_argument("--tensorboard", action="store_true", default=None,
-                       help="also log metrics to OUT/tensorboard (needs the tensorboard package)")
-    train.add_argument("--rule-option", action="append", type=_rule_option, metavar="KEY=VALUE",
-                       help="a rule option (repeatable; VALUE is JSON or a plain string), e.g. "
-                            "--rule-option inner=superspike")
-    train.add_argument("--layers", type=_layers, metavar="SPEC",
-                       help="hidden architecture, e.g. conv2d:8:3,pool:2,dense:64 (see "
-                            "docs/layers.md); replaces --hidden")
-    train.add_argument("--task-option", action="append", type=_rule_option, metavar="KEY=VALUE",
-                       help="a task option (repeatable), e.g. --task-option n_steps=200")
-    _add_config_flags(train)
+    _add_run_options(train)
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
     res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     cmp = add("compare", help="train several rules on one task; writes comparison.json, "
               ".md and report.html")
-    cmp.add_argument("--task", required=True, help="task id (see `snnlearn list`)")
-    cmp.add_argument("--rules", required=True, type=_rules,
-                     help="comma-separated rule ids, e.g. bptt,eprop")
+    cmp.add_argument("--task", help="task id (see `snnlearn list`)")
+    cmp.add_argument("--rules", type=_rules, help="comma-separated rule ids, e.g. bptt,eprop")
+    cmp.add_argument("--preset", help="a named benchmark setting (task, rules, seeds, network; "
+                     "see docs/comparison.md); the other options override it")
     cmp.add_argument("--epochs", type=int, help="training epochs per rule (default: the task's)")
-    cmp.add_argument("--seed", type=int, default=0, help="the seed of every run (default 0)")
-    cmp.add_argument("--device", default="cpu", help=f"one of {', '.join(DEVICES)} (default cpu)")
-    cmp.add_argument("--out", type=Path, help="comparison folder (default runs/compare-<task>)")
+    cmp.add_argument("--seeds", type=_seeds, help="seeds to train every rule with, e.g. 0,1,2 "
+                     "(mean, sd and 95%% interval over them)")
+    cmp.add_argument("--seed", type=int, help="the one seed of every run (default 0)")
+    cmp.add_argument("--device", help=f"one of {', '.join(DEVICES)} (default cpu)")
+    cmp.add_argument("--out", type=Path, help="comparison folder (default runs/compare-<task> "
+                     "or runs/compare-<preset>)")
+    cmp.add_argument("--config", type=Path, help="TOML file of config keys, plus rules and "
+                     "seeds; options win")
     cmp.add_argument("--activity-reg", type=_strengths, help="sweep the activity regulariser "
                      "over these strengths, e.g. 0,1e-3,1e-2 (adds tradeoff.md and .svg)")
+    _add_run_options(cmp, compare=True)
     ev = add("evaluate", help="print the summary of a finished run")
     ev.add_argument("dir", type=Path, help="the run folder")
     ev.add_argument("--recompute", action="store_true",
@@ -187,6 +184,40 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--samples", type=int, default=3,
                       help="test samples shown in the raster and traces (default 3)")
     return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, compare: bool = False) -> None:
+    """The architecture, training, rule and task options of ``train`` (and of ``compare``)."""
+    parser.add_argument("--batch-size", type=int, help="minibatch size")
+    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
+    parser.add_argument("--neuron", help="hidden neuron model: lif or alif")
+    parser.add_argument("--max-delay", type=float, help="learnable synaptic delays up to this "
+                        "many seconds (rule bptt; see docs/delays.md)")
+    parser.add_argument("--tensorboard", action="store_true", default=None,
+                        help="also log metrics to OUT/tensorboard (needs the tensorboard package)")
+    parser.add_argument("--rule-option", action="append", type=_rule_option, metavar="KEY=VALUE",
+                        help="a rule option (repeatable; VALUE is JSON or a plain string), e.g. "
+                             + ("--rule-option eprop.feedback=random (RULE.KEY for one rule, "
+                                "KEY for every rule)" if compare
+                                else "--rule-option inner=superspike"))
+    parser.add_argument("--layers", type=_layers, metavar="SPEC",
+                        help="hidden architecture, e.g. conv2d:8:3,pool:2,dense:64 (see "
+                             "docs/layers.md); replaces --hidden")
+    parser.add_argument("--task-option", action="append", type=_rule_option, metavar="KEY=VALUE",
+                        help="a task option (repeatable), e.g. --task-option n_steps=200")
+    _add_config_flags(parser)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid seeds {text!r}; expected ints >= 0 separated by commas, e.g. 0,1,2")
+    return seeds
 
 
 _BY_HAND = {"task", "rule", "epochs", "seed", "device", "out", "batch_size", "lr", "hidden",
@@ -251,25 +282,33 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {}
 
 
-def _config(args: argparse.Namespace) -> Config:
-    overrides: dict[str, Any] = {
-        "task": args.task, "rule": args.rule, "epochs": args.epochs, "seed": args.seed,
-        "device": args.device, "out": args.out, "batch_size": args.batch_size, "lr": args.lr,
-        "hidden": args.hidden, "neuron": args.neuron, "activity_reg": args.activity_reg,
-        "distributed": args.distributed, "tensorboard": args.tensorboard,
-        "delays": args.max_delay,
-    }
+def _run_overrides(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """The config keys that the options of :func:`_add_run_options` set (``None``: not given);
+    ``--task-option`` and ``--rule-option`` add to the tables of ``base``."""
     import dataclasses
 
+    overrides: dict[str, Any] = {
+        "batch_size": args.batch_size, "lr": args.lr, "hidden": args.hidden,
+        "neuron": args.neuron, "tensorboard": args.tensorboard, "delays": args.max_delay,
+    }
     for f in dataclasses.fields(Config):
         if f.name not in _BY_HAND:
             overrides[f.name] = getattr(args, f.name)
     overrides["layers"] = args.layers
-    base = read_toml(args.config) if args.config is not None else {}
     if args.task_option:
         overrides["task_options"] = {**base.get("task_options", {}), **dict(args.task_option)}
     if args.rule_option:
         overrides["rule_options"] = {**base.get("rule_options", {}), **dict(args.rule_option)}
+    return overrides
+
+
+def _config(args: argparse.Namespace) -> Config:
+    base = read_toml(args.config) if args.config is not None else {}
+    overrides: dict[str, Any] = {
+        "task": args.task, "rule": args.rule, "epochs": args.epochs, "seed": args.seed,
+        "device": args.device, "out": args.out, "activity_reg": args.activity_reg,
+        "distributed": args.distributed, **_run_overrides(args, base),
+    }
     if args.task is None and "task" not in base:
         raise ValueError(
             "no task given; use --task <id> or a --config file with task = \"<id>\" "
@@ -393,24 +432,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _compare_plan(args: argparse.Namespace) -> CompareSpec:
+    """The comparison that the preset, the config file and the options ask for (in that order,
+    later ones winning)."""
+    spec: dict[str, Any] = {}
+    if args.preset is not None:
+        from snnlearn.experiments.presets import preset
+
+        spec = preset(args.preset)
+    if args.config is not None:
+        spec = merge_specs(spec, read_toml(args.config))
+    if args.seed is not None and args.seeds is not None:
+        raise ValueError("give --seeds or --seed, not both")
+    if args.seed is not None or args.seeds is not None:
+        spec.pop("seed", None)
+        spec.pop("seeds", None)
+    flags = {"task": args.task, "rules": args.rules, "epochs": args.epochs, "device": args.device,
+             "seeds": args.seeds if args.seed is None else [args.seed],
+             "out": None if args.out is None else str(args.out), **_run_overrides(args, {})}
+    plan = compare_spec(merge_specs(spec, flags))
+    if plan.options.get("epochs") is not None and not (
+            isinstance(plan.options["epochs"], int) and plan.options["epochs"] >= 1):
+        raise ValueError(f"epochs must be an int >= 1, got {plan.options['epochs']}")
+    device = plan.options.get("device", "cpu")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    check_device(device)
+    return plan
+
+
 def _compare(args: argparse.Namespace) -> int:
     try:
-        if args.epochs is not None and args.epochs < 1:
-            raise ValueError(f"epochs must be an int >= 1, got {args.epochs}")
-        if args.device not in DEVICES:
-            raise ValueError(f"unknown device {args.device!r}; valid devices: "
-                             f"{', '.join(DEVICES)}")
-        check_device(args.device)
-        registry.check_task_id(args.task)
-        for rule in args.rules:
-            registry.check_rule_id(rule)
+        plan = _compare_plan(args)
+        if args.activity_reg is not None:
+            extra = sorted(set(plan.options) - {"epochs", "device"})
+            if extra or len(plan.seeds) > 1:
+                raise ValueError("--activity-reg sweeps take only --task, --rules, --epochs, "
+                                 f"--seed, --device and --out; got {', '.join(extra) or 'seeds'}")
     except ValueError as err:
         return _fail(str(err), 2)
-    out = args.out or Path("runs") / f"compare-{args.task.replace(':', '-')}"
+    name = args.preset if args.preset is not None else plan.task.replace(":", "-")
+    out = Path(plan.out) if plan.out is not None else Path("runs") / f"compare-{name}"
 
     def report(record: dict[str, Any]) -> None:
-        name = record["rule"] + (f" activity_reg={record['activity_reg']:g}"
-                                 if "activity_reg" in record else "")
+        name = record.get("label", record["rule"]) + (
+            f" activity_reg={record['activity_reg']:g}" if "activity_reg" in record else "")
         if record.get("error"):
             print(f"{name}: failed: {record['error']}", file=sys.stderr)
         else:
@@ -420,18 +486,21 @@ def _compare(args: argparse.Namespace) -> int:
 
     try:
         if args.activity_reg is not None:
-            records = compare_activity(args.task, args.rules, args.activity_reg, out=out,
-                                       epochs=args.epochs, seed=args.seed, device=args.device,
-                                       on_rule=report)
+            records = compare_activity(plan.task, plan.rules, args.activity_reg, out=out,
+                                       epochs=plan.options.get("epochs"), seed=plan.seeds[0],
+                                       device=plan.options.get("device", "cpu"), on_rule=report)
         else:
-            records = compare(args.task, args.rules, out=out, epochs=args.epochs,
-                              seed=args.seed, device=args.device, on_rule=report)
+            records = compare(plan.task, plan.rules, out=out, seeds=plan.seeds,
+                              options=plan.options, on_rule=report)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
     except ValueError as err:
         return _fail(str(err), 2)
-    print(f"comparison of {len(records)} rules -> {out}/comparison.md, report.html")
+    except FileExistsError as err:
+        return _fail(str(err), 1)
+    print(f"comparison of {len(plan.rules)} rules x {len(plan.seeds)} seeds -> "
+          f"{out}/comparison.md, report.html")
     return 1 if any(r.get("error") for r in records) else 0
 
 
