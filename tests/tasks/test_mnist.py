@@ -217,3 +217,9 @@ def test_encode_rejects_bad_inputs(mnist_root) -> None:  # noqa: ANN001
 
 def test_docstring_is_its_own() -> None:
     assert inspect.getdoc(MNIST).startswith("MNIST from IDX files")
+
+
+def test_the_default_validation_split_fits_a_small_training_file(mnist_root) -> None:  # noqa: ANN001
+    root, _ = mnist_root
+    task = MNIST(root=root)  # 40 training images: a tenth (4) is held out, not 5000
+    assert (task.n_val, len(task.split("val")), len(task.split("train"))) == (4, 4, 36)

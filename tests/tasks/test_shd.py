@@ -92,19 +92,20 @@ def test_downsampling_sums_contiguous_groups_and_or_marks_once(tmp_path: Path) -
     times = np.full(units.size, 0.015)
     write_spikes(tmp_path / "shd_train.h5", [times, times], [units, units], [0, 1])
     write_spikes(tmp_path / "shd_test.h5", [times], [units], [0])
-    summed = SpikingSpeech(root=tmp_path, n_channels=7, val_fraction=0.5)
+    summed = SpikingSpeech(root=tmp_path, n_channels=7, val_fraction=0.5, dt=10e-3, n_steps=100)
     x = summed.encode(torch.tensor([2]))[1, 0]  # 15 ms -> step 1 at dt = 10 ms
     assert summed.n_in == 7 and x.tolist() == [2, 1, 0, 1, 0, 0, 2]
-    ored = SpikingSpeech(root=tmp_path, n_channels=7, merge="or", val_fraction=0.5)
+    ored = SpikingSpeech(root=tmp_path, n_channels=7, merge="or", val_fraction=0.5, dt=10e-3,
+                         n_steps=100)
     assert ored.encode(torch.tensor([2]))[1, 0].tolist() == [1, 1, 0, 1, 0, 0, 1]
-    uneven = SpikingSpeech(root=tmp_path, n_channels=3, val_fraction=0.5)
+    uneven = SpikingSpeech(root=tmp_path, n_channels=3, val_fraction=0.5, dt=10e-3, n_steps=100)
     groups = units * 3 // 700  # floor(u N / 700) when N does not divide 700
     expected = np.bincount(groups, minlength=3).tolist()
     assert uneven.encode(torch.tensor([2]))[1, 0].tolist() == expected
 
 
 def test_counts_accumulate_within_a_bin_and_batches_are_time_first(shd_root: Path) -> None:
-    task = SpikingSpeech(root=shd_root, n_channels=10)
+    task = SpikingSpeech(root=shd_root, n_channels=10, n_steps=100, dt=10e-3)
     data = task.split("train")
     x = task.encode(data.inputs[:5])
     assert x.shape == (100, 5, 10)
@@ -140,7 +141,7 @@ def test_ssc_uses_its_three_files(tmp_path: Path) -> None:
     assert [len(task.split(s)) for s in SPLITS] == [12, 5, 7]
     assert task.split("val").inputs.tolist() == list(range(12, 17))
     assert task.files["val"] == tmp_path / "SSC" / "ssc_valid.h5"
-    assert task.encode(task.split("test").inputs).shape == (100, 7, 700)
+    assert task.encode(task.split("test").inputs).shape == (1400, 7, 700)
 
 
 def test_data_root_argument_environment_and_default(
@@ -270,7 +271,7 @@ def test_encode_checks_the_ids_and_predict_is_max_over_time(shd_root: Path) -> N
             task.encode(bad)
     with pytest.raises(ValueError, match=r"in \[0, 38\), got ids from 0 to 38"):
         task.encode(torch.tensor([0, 38]))
-    assert task.encode(torch.zeros(0, dtype=torch.long)).shape == (100, 0, 700)
+    assert task.encode(torch.zeros(0, dtype=torch.long)).shape == (1400, 0, 700)
     out = torch.zeros(3, 2, 20)
     out[1, 0, 4], out[2, 1, 17] = 1.0, 2.0
     assert task.predict(out).tolist() == [4, 17]
@@ -310,3 +311,85 @@ def test_trains_through_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert json.loads((tmp_path / "run" / "config.json").read_text())["recurrent"] is True
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(math.isfinite(json.loads(x)["train_loss"]) for x in lines)
+
+
+def test_the_default_window_keeps_every_spike_of_full_length_samples(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    lengths = rng.uniform(0.6, 1.39, 12)  # SHD's samples last 0.6 to 1.4 s
+    times = [rng.uniform(0.0, t, 50) for t in lengths]
+    units = [rng.integers(0, N_UNITS, 50) for _ in lengths]
+    write_spikes(tmp_path / "shd_train.h5", times[:9], units[:9], np.arange(9) % 20)
+    write_spikes(tmp_path / "shd_test.h5", times[9:], units[9:], np.arange(3))
+    task = SpikingSpeech(root=tmp_path, val_fraction=0.25)
+    assert task.n_steps * task.dt == pytest.approx(1.4)
+    every = torch.arange(12)
+    assert float(task.encode(every).sum()) == 12 * 50
+    assert task.summary_metrics() == {"input_spikes_dropped": 0.0,
+                                      "input_spikes_dropped_fraction": 0.0}
+    d = task.defaults
+    assert (d.hidden, d.recurrent, task.n_in, task.n_out) == ((256,), True, 700, 20)
+    assert (d.neuron.tau_mem, d.neuron.tau_syn) == (20e-3, 5e-3)
+
+
+def test_dropped_spikes_are_warned_about_and_counted(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    times = [np.array([0.1, 0.2, 0.45, 0.9]), np.array([0.3, 0.6])]
+    write_spikes(tmp_path / "shd_train.h5", times, [[1, 2, 3, 4], [5, 6]], [0, 1])
+    write_spikes(tmp_path / "shd_test.h5", [[0.1, 0.7]], [[1, 2]], [0])
+    with caplog.at_level("WARNING", logger="snnlearn.tasks.shd"):
+        task = SpikingSpeech(root=tmp_path, n_steps=50, dt=10e-3, val_fraction=0.5)
+    assert task.summary_metrics() == {"input_spikes_dropped": 3.0,
+                                      "input_spikes_dropped_fraction": 3 / 8}
+    assert "3 of 8 input spikes (37.5 %) lie at t >= n_steps * dt = 0.5 s" in caplog.text
+
+
+def test_times_in_milliseconds_are_refused(tmp_path: Path) -> None:
+    times, units, labels = random_file(tmp_path / "shd_train.h5", 6, seed=0)
+    write_spikes(tmp_path / "shd_test.h5", [t * 1000 for t in times[:2]], units[:2], labels[:2])
+    with pytest.raises(ValueError, match=r"test file .*reach t = 9\d\d.*times must be in seconds"):
+        SpikingSpeech(root=tmp_path)
+
+
+def test_a_window_that_misses_every_spike_is_refused(tmp_path: Path) -> None:
+    write_spikes(tmp_path / "shd_train.h5", [[0.5, 0.6], [0.7]], [[1, 2], [3]], [0, 1])
+    write_spikes(tmp_path / "shd_test.h5", [[0.5]], [[1]], [0])
+    with pytest.raises(ValueError, match=r"\(0 of 3 spikes inside\).*widen the window"):
+        SpikingSpeech(root=tmp_path, n_steps=10, dt=10e-3, val_fraction=0.5)
+
+
+def test_empty_and_silent_files_are_refused(tmp_path: Path) -> None:
+    random_file(tmp_path / "shd_train.h5", 6, seed=0)
+    write_spikes(tmp_path / "shd_test.h5", [], [], [])
+    with pytest.raises(ValueError, match=r"test file .* holds no samples"):
+        SpikingSpeech(root=tmp_path)
+    write_spikes(tmp_path / "shd_test.h5", [[], []], [[], []], [0, 1])
+    with pytest.raises(ValueError, match=r"test file .* is silent: none of its 2 samples"):
+        SpikingSpeech(root=tmp_path)
+
+
+def test_every_task_option_is_set_from_the_cli_and_reaches_the_summary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    from snnlearn.experiments.cli import main
+
+    times = [np.array([0.01, 0.2, 0.45, 0.9]), np.array([0.3, 0.6]), np.array([0.05]),
+             np.array([0.1, 0.2])]
+    units = [[1, 200, 3, 4], [5, 600], [7], [8, 9]]
+    write_spikes(tmp_path / "data" / "shd_train.h5", times, units, [0, 1, 0, 1])
+    write_spikes(tmp_path / "data" / "shd_test.h5", [[0.1, 0.7]], [[1, 2]], [0])
+    monkeypatch.setenv("SNNLEARN_DATA", str(tmp_path / "data"))
+    config = tmp_path / "c.toml"
+    config.write_text('task = "shd"\n[task_options]\nval_fraction = 0.25\nmerge = "or"\n')
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(config), "--task-option", "n_steps=50", "--task-option",
+            "dt=0.01", "--task-option", "n_channels=10", "--epochs", "1", "--hidden", "4",
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    options = json.loads((out / "config.json").read_text())["task_options"]
+    assert options == {"val_fraction": 0.25, "merge": "or", "n_steps": 50, "dt": 0.01,
+                       "n_channels": 10}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input_spikes_dropped"] == 3  # 0.9 s, 0.6 s and 0.7 s lie past 0.5 s
+    assert summary["input_spikes_dropped_fraction"] == pytest.approx(3 / 11)
+    bad = ["train", "--task", "shd", "--task-option", "n_step=5", "--out", str(tmp_path / "x")]
+    assert main(bad) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "valid options: dt, merge, n_channels, n_steps" in err[0]

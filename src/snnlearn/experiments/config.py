@@ -265,6 +265,7 @@ class Config:
                 raise ValueError(f"task_options must be a table of option names to values, got "
                                  f"{self.task_options!r}")
             object.__setattr__(self, "task_options", dict(self.task_options))
+            registry.check_task_options(self.task, self.task_options)  # unknown names raise
         for name in ("distributed", "tensorboard", "graded"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")

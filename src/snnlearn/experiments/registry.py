@@ -18,7 +18,8 @@ from snnlearn.tasks.base import Task
 
 __all__ = [
     "TASKS", "RULES", "NEURONS", "HIDDEN_NEURONS", "TONIC_PREFIX", "TaskFactory",
-    "check_task_id", "check_rule_id", "check_neuron_id", "make_task", "make_rule",
+    "check_task_id", "check_rule_id", "check_neuron_id", "check_task_options", "make_task",
+    "make_rule",
 ]
 
 TaskFactory = Callable[..., Task]
@@ -207,6 +208,15 @@ def task_parameters(task_id: str) -> dict[str, inspect.Parameter]:
     return {p.name: p for p in params if p.name not in factory.fixed
             and p.kind in (inspect.Parameter.KEYWORD_ONLY,
                            inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+
+
+def check_task_options(task_id: str, options: Mapping[str, Any] | None) -> None:
+    """Raise ``ValueError`` naming the valid options if ``options`` has a key that the task
+    ``task_id`` does not take (registered tasks only; nothing is imported but the task's module).
+    """
+    factory = TASKS.get(task_id)
+    if options and isinstance(factory, _Task):
+        _task_options(task_id, factory.load(), dict(options), skip=len(factory.fixed))
 
 
 def _task_options(task_id: str, cls: type, options: dict[str, Any], *,

@@ -110,6 +110,10 @@ class Task(ABC):
     def predict(self, outputs: Tensor) -> Tensor:
         """Predicted class ``[B]`` (int64) from outputs ``[T, B, n_out]``."""
 
+    def summary_metrics(self) -> dict[str, float]:
+        """Figures about the data that the run's ``summary.json`` reports (default: none)."""
+        return {}
+
 
 def accuracy(task: Task, outputs: Tensor, labels: Tensor) -> float:
     """Fraction of correct predictions of ``task`` on one batch (0..1)."""

@@ -28,7 +28,8 @@ when encoded, as in :mod:`snnlearn.tasks.digits`:
 - ``"rate"``: Poisson spikes with probability ``p * max_rate * dt`` per step
   (:func:`snnlearn.encoders.poisson_encode`), drawn from the given generator.
 
-Splits: ``n_val`` training images (5000 by default), chosen by a permutation from a local
+Splits: ``n_val`` training images (5000 by default, or a tenth of a training file that holds
+fewer than 50000), chosen by a permutation from a local
 generator seeded with ``seed``, form the validation split; the test split is the t10k files.
 
 References:
@@ -146,7 +147,8 @@ class MNIST(Task):
         dt: time step (s, > 0).
         max_rate: firing rate of a full-intensity pixel under rate coding (Hz, > 0, with
             ``max_rate * dt <= 1``); unused by latency coding.
-        n_val: training images held out for validation (>= 1, fewer than the training images).
+        n_val: training images held out for validation (>= 1, fewer than the training images);
+            ``None`` (default): 5000, or a tenth of the training images if that is fewer.
         seed: seed of the validation carve (int in ``[0, 2**32)``).
 
     Shapes:
@@ -167,18 +169,19 @@ class MNIST(Task):
 
     def __init__(
         self, *, root: str | os.PathLike[str] | None = None, coding: MNISTCoding = "latency",
-        n_steps: int = 20, dt: float = 1e-3, max_rate: float = 200.0, n_val: int = 5000,
+        n_steps: int = 20, dt: float = 1e-3, max_rate: float = 200.0, n_val: int | None = None,
         seed: int = 0,
     ) -> None:
         self.dt = check_image_coding("MNIST", coding, get_args(MNISTCoding), n_steps, dt,
                                      max_rate)
-        if isinstance(n_val, bool) or not isinstance(n_val, numbers.Integral) or n_val < 1:
-            raise ValueError(f"MNIST.n_val must be an int >= 1, got {n_val!r}")
+        if n_val is not None and (isinstance(n_val, bool) or not isinstance(
+                n_val, numbers.Integral) or n_val < 1):
+            raise ValueError(f"MNIST.n_val must be an int >= 1 or None, got {n_val!r}")
         self.coding: MNISTCoding = coding
         self.spatial_shape = (1, _SIDE, _SIDE)
         self.n_in, self.n_out, self.n_steps = _SIDE * _SIDE, 10, int(n_steps)
         self.max_rate = float(max_rate)
-        self.n_val = int(n_val)
+        self.n_val = None if n_val is None else int(n_val)
         self.seed = check_seed("MNIST", seed)
         self.defaults = TaskDefaults(
             hidden=(256,), neuron=LIFParams(tau_mem=20e-3, tau_syn=5e-3),
@@ -215,6 +218,8 @@ class MNIST(Task):
     def _load(self) -> dict[str, TaskData]:
         x_train, y_train = self._read_pair(*_FILES["train"])
         x_test, y_test = self._read_pair(*_FILES["test"])
+        if self.n_val is None:
+            self.n_val = min(5000, max(1, round(0.1 * len(y_train))))
         if self.n_val >= len(y_train):
             raise ValueError(
                 f"MNIST.n_val={self.n_val} leaves no training image: "
