@@ -27,7 +27,8 @@ def _one_line(err: str) -> str:
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: digits, mnist, randman, shd, "
-                                 "ssc, yinyang, tonic:<NAME>"),
+                                 "ssc, yinyang, tonic:<NAME>, folder:<folder>, "
+                                 "py:<module>:<Class>"),
     (["train", "--task", "yinyang", "--rule", "sgd"], "unknown rule 'sgd'; valid rules: bptt"),
     (["train", "--task", "yinyang", "--neuron", "qif"], "unknown neuron 'qif'; valid neurons: "),
     (["train", "--task", "yinyang", "--neuron", "hh"], "neuron 'hh' takes inputs in physical "),
@@ -67,7 +68,8 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     lines = out.splitlines()
     ids = [line.split()[0] for line in lines]
-    assert ids == ["tasks:", *sorted(registry.TASKS), "tonic:<NAME>", "rules:",
+    assert ids == ["tasks:", *sorted(registry.TASKS), "tonic:<NAME>", "folder:<folder>",
+                   "py:<module>:<Class>", "rules:",
                    *sorted(registry.RULES), "neurons:", *sorted(registry.NEURONS)]
     described = [line for line in lines if not line.endswith(":")]
     assert all(len(line.split()) > 1 for line in described)  # every id has a description
@@ -114,7 +116,7 @@ def test_python_dash_m_is_the_cli() -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert _one_line(done.stderr) == (
         "snnlearn: error: unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, "
-        "yinyang, tonic:<NAME>")
+        "yinyang, tonic:<NAME>, folder:<folder>, py:<module>:<Class>")
 
 
 def test_task_without_its_data_on_disk_fails_with_one_line(

@@ -356,6 +356,10 @@ def _list(matrix: bool = False) -> str:
 
     lines = ["tasks:", *(entry(k, load(registry.TASKS[k])) for k in sorted(registry.TASKS)),
              f"{registry.TONIC_PREFIX}<NAME>".ljust(16) + " a tonic data set on disk",
+             f"{registry.FOLDER_PREFIX}<folder>".ljust(16) + " a folder of SHD-layout HDF5 "
+             "files (train, test, optional val)",
+             f"{registry.PY_PREFIX}<module>:<Class>".ljust(16) + " a torch Dataset of (x [T, n], "
+             "label) items, by import path",
              "rules:", *(entry(k, load(registry.RULES[k])) for k in sorted(registry.RULES)),
              "neurons:", *(entry(k, registry.NEURONS[k]) for k in sorted(registry.NEURONS))]
     if matrix:
@@ -471,7 +475,8 @@ def _compare(args: argparse.Namespace) -> int:
                                  f"--seed, --device and --out; got {', '.join(extra) or 'seeds'}")
     except ValueError as err:
         return _fail(str(err), 2)
-    name = args.preset if args.preset is not None else plan.task.replace(":", "-")
+    name = (args.preset if args.preset is not None
+            else plan.task.replace(":", "-").replace("/", "-"))
     out = Path(plan.out) if plan.out is not None else Path("runs") / f"compare-{name}"
 
     def report(record: dict[str, Any]) -> None:

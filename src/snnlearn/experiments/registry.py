@@ -17,7 +17,8 @@ from snnlearn.neurons import ALIFParams, HHParams, IzhikevichParams, LIFParams, 
 from snnlearn.tasks.base import Task
 
 __all__ = [
-    "TASKS", "RULES", "NEURONS", "HIDDEN_NEURONS", "TONIC_PREFIX", "TaskFactory",
+    "TASKS", "RULES", "NEURONS", "HIDDEN_NEURONS", "TONIC_PREFIX", "FOLDER_PREFIX",
+    "PY_PREFIX", "TaskFactory",
     "check_task_id", "check_rule_id", "check_neuron_id", "check_task_options", "make_task",
     "make_rule",
 ]
@@ -25,6 +26,12 @@ __all__ = [
 TaskFactory = Callable[..., Task]
 
 TONIC_PREFIX = "tonic:"
+FOLDER_PREFIX = "folder:"
+"""``folder:<path>``: a folder of SHD-layout HDF5 files (:mod:`snnlearn.tasks.folder`)."""
+PY_PREFIX = "py:"
+"""``py:<module>:<Class>``: a torch Dataset by import path (:mod:`snnlearn.tasks.dataset`)."""
+_USER_TASKS = {FOLDER_PREFIX: ("snnlearn.tasks.folder", "SpikeFolder"),
+               PY_PREFIX: ("snnlearn.tasks.dataset", "UserDataset")}
 
 
 class _Task:
@@ -140,6 +147,12 @@ def check_task_id(task_id: object) -> str:
     tasks = TASKS
     if isinstance(task_id, str) and task_id in tasks:
         return task_id
+    for prefix in _USER_TASKS:
+        if isinstance(task_id, str) and task_id.startswith(prefix):
+            if len(task_id) > len(prefix):
+                return task_id
+            raise ValueError(f"task {task_id!r} needs what follows {prefix!r}: "
+                             f"{FOLDER_PREFIX}<folder> or {PY_PREFIX}<module>:<Class>")
     if isinstance(task_id, str) and task_id.startswith(TONIC_PREFIX):
         if task_id[len(TONIC_PREFIX):].isidentifier():
             return task_id
@@ -148,7 +161,8 @@ def check_task_id(task_id: object) -> str:
             f"tonic.datasets, e.g. '{TONIC_PREFIX}NMNIST'; other valid tasks: {_choices(tasks)}"
         )
     raise ValueError(
-        f"unknown task {task_id!r}; valid tasks: {_choices(tasks)}, {TONIC_PREFIX}<NAME>"
+        f"unknown task {task_id!r}; valid tasks: {_choices(tasks)}, {TONIC_PREFIX}<NAME>, "
+        f"{FOLDER_PREFIX}<folder>, {PY_PREFIX}<module>:<Class>"
     )
 
 
@@ -180,6 +194,9 @@ def check_neuron_id(neuron_id: object) -> str:
 def make_task(task_id: str, options: Mapping[str, Any] | None = None) -> Task:
     """Build the task ``task_id`` with keyword ``options`` (its constructor's arguments).
 
+    ``folder:<path>`` builds :class:`~snnlearn.tasks.folder.SpikeFolder` on ``path`` and
+    ``py:<module>:<Class>`` a :class:`~snnlearn.tasks.dataset.UserDataset` of that class.
+
     Raises:
         ValueError: an unknown or unsupported id or option (the message lists the valid ones).
         FileNotFoundError: a task that reads files (``shd``, ``ssc``, ``mnist``,
@@ -188,6 +205,10 @@ def make_task(task_id: str, options: Mapping[str, Any] | None = None) -> Task:
     """
     task_id = check_task_id(task_id)
     options = dict(options or {})
+    user = _user_task(task_id)
+    if user is not None:
+        cls, rest = user
+        return cls(rest, **_task_options(task_id, cls, options, skip=1))
     if task_id.startswith(TONIC_PREFIX) and task_id not in TASKS:
         from snnlearn.tasks.tonic_task import TonicTask
 
@@ -215,8 +236,21 @@ def check_task_options(task_id: str, options: Mapping[str, Any] | None) -> None:
     ``task_id`` does not take (registered tasks only; nothing is imported but the task's module).
     """
     factory = TASKS.get(task_id)
+    user = _user_task(task_id)
+    if options and user is not None:
+        _task_options(task_id, user[0], dict(options), skip=1)
     if options and isinstance(factory, _Task):
         _task_options(task_id, factory.load(), dict(options), skip=len(factory.fixed))
+
+
+def _user_task(task_id: str) -> tuple[type, str] | None:
+    """The task class and its argument of a ``folder:`` or ``py:`` id, else ``None``."""
+    import importlib
+
+    for prefix, (module, name) in _USER_TASKS.items():
+        if task_id.startswith(prefix) and task_id not in TASKS:
+            return getattr(importlib.import_module(module), name), task_id[len(prefix):]
+    return None
 
 
 def _task_options(task_id: str, cls: type, options: dict[str, Any], *,

@@ -113,10 +113,12 @@ class _Progress:
 
 
 def default_run_dir(cfg: Config) -> Path:
-    """``cfg.out``, or ``runs/<task>-<rule>-s<seed>`` (a ``:`` in the task id becomes ``-``)."""
+    """``cfg.out``, or ``runs/<task>-<rule>-s<seed>`` (a ``:`` or ``/`` in the task id becomes
+    ``-``)."""
     if cfg.out is not None:
         return Path(cfg.out)
-    return Path("runs") / f"{cfg.task.replace(':', '-')}-{cfg.rule}-s{cfg.seed}"
+    task = cfg.task.replace(":", "-").replace("/", "-")
+    return Path("runs") / f"{task}-{cfg.rule}-s{cfg.seed}"
 
 
 def check_device(device: str) -> None:

@@ -228,10 +228,11 @@ def _check_contents(where: str, times: np.ndarray, units: np.ndarray, labels: np
     return SpikeFile(flat_t, flat_u, lengths, labels)
 
 
-def _check_int(name: str, value: object, lo: int, hi: float = float("inf")) -> int:
+def _check_int(name: str, value: object, lo: int, hi: float = float("inf"), *,
+               owner: str = "SpikingSpeech") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
         bound = f"in {lo} .. {int(hi)}" if hi != float("inf") else f">= {lo}"
-        raise ValueError(f"SpikingSpeech.{name} must be an int {bound}, got {value!r}")
+        raise ValueError(f"{owner}.{name} must be an int {bound}, got {value!r}")
     return int(value)
 
 
@@ -252,13 +253,20 @@ class BinnedSplits(NamedTuple):
     n_spikes: int
     n_dropped: int
 
+    def summary_metrics(self) -> dict[str, float]:
+        """Input spikes dropped past the window: count, and fraction of the files' spikes."""
+        return {"input_spikes_dropped": float(self.n_dropped),
+                "input_spikes_dropped_fraction": self.n_dropped / max(self.n_spikes, 1)}
+
 
 def bin_spike_files(
     owner: str, paths: dict[str, Path], *, n_steps: int, dt: float, n_channels: int,
     n_units: int = N_UNITS, n_classes: int | None = None, val_fraction: float = 0.1,
-    seed: int = 0,
+    seed: int = 0, contents: dict[str, SpikeFile] | None = None,
 ) -> BinnedSplits:
     """Read, check and bin the files ``paths`` (split -> file; ``val`` optional) of one task.
+
+    ``contents`` holds files already read with :func:`read_spike_file` (by split).
 
     Units ``u`` go to channel ``floor(u n_channels / n_units)``. Without a ``val`` file,
     ``round(val_fraction * n_train)`` training samples (a permutation seeded with ``seed``)
@@ -273,7 +281,8 @@ def bin_spike_files(
     stores, labels, first, total, dropped = [], {}, 0, 0, 0
     ranges: dict[str, np.ndarray] = {}
     for split, path in paths.items():
-        f = read_spike_file(path, n_classes=n_classes, n_units=n_units)
+        f = (contents or {}).get(split) or read_spike_file(path, n_classes=n_classes,
+                                                             n_units=n_units)
         where = f"{owner}: {split} file {str(path)!r}"
         if f.labels.size == 0:
             raise ValueError(f"{where} holds no samples; a split needs at least one")
@@ -376,7 +385,7 @@ class SpikingSpeech(Task):
                                  n_channels=self.n_in, n_classes=self.n_out,
                                  val_fraction=self.val_fraction, seed=self.seed)
         self._ids, self._offsets, self._data = binned.ids, binned.offsets, binned.data
-        self.n_spikes, self.n_dropped = binned.n_spikes, binned.n_dropped
+        self._binned = binned
 
     def _find(self, root: str | os.PathLike[str] | None, stem: str) -> Path:
         name = f"{self.corpus}_{stem}.h5"
@@ -404,8 +413,7 @@ class SpikingSpeech(Task):
 
     def summary_metrics(self) -> dict[str, float]:
         """Input spikes dropped past the window (count and fraction of all the files' spikes)."""
-        return {"input_spikes_dropped": float(self.n_dropped),
-                "input_spikes_dropped_fraction": self.n_dropped / max(self.n_spikes, 1)}
+        return self._binned.summary_metrics()
 
     def loss(self, outputs: Tensor, labels: Tensor) -> Tensor:
         return max_membrane_cross_entropy(outputs, labels)
