@@ -137,8 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
               ".md and report.html")
     cmp.add_argument("--task", help="task id (see `snnlearn list`)")
     cmp.add_argument("--rules", type=_rules, help="comma-separated rule ids, e.g. bptt,eprop")
+    from snnlearn.experiments.presets import PRESETS
+
     cmp.add_argument("--preset", help="a named benchmark setting (task, rules, seeds, network; "
-                     "see docs/comparison.md); the other options override it")
+                     f"see docs/comparison.md): {', '.join(PRESETS)}; the other options override "
+                     "it")
     cmp.add_argument("--epochs", type=int, help="training epochs per rule (default: the task's)")
     cmp.add_argument("--seeds", type=_seeds, help="seeds to train every rule with, e.g. 0,1,2 "
                      "(mean, sd and 95%% interval over them)")

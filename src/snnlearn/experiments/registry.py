@@ -57,6 +57,7 @@ TASKS: Mapping[str, TaskFactory] = MappingProxyType({
     "shd": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="shd"),
     "ssc": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="ssc"),
     "mnist": _Task("snnlearn.tasks.mnist", "MNIST"),
+    "evidence": _Task("snnlearn.tasks.evidence", "EvidenceAccumulation"),
 })
 """Task id -> factory building the task with its default settings.
 
