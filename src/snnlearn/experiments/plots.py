@@ -150,5 +150,6 @@ def plot_comparison(out: str | Path, *, samples: int = 1) -> Path:
         figures[rule] = [(page.parent / f"{name}_0.svg").read_text()
                          for name in ("raster", "membrane")]
     report = out / "report.html"
-    report.write_text(comparison_html(data["task"], data["runs"], figures=figures))
+    runs = [{**r, "rule": r.get("label", r["rule"])} for r in data["runs"]]  # "<rule> s<seed>"
+    report.write_text(comparison_html(data["task"], runs, figures=figures))
     return report
