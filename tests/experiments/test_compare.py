@@ -134,8 +134,17 @@ def test_several_seeds_and_train_options_reach_every_run(toy: str, tmp_path: Pat
     assert fa["ci95"]["test_accuracy"] == pytest.approx(expected["ci95"])
     for key in ("epoch_seconds", "peak_memory_mb", "spikes_per_sample", "synops_per_sample"):
         assert fa["mean"][key] is not None and fa["sd"][key] is not None
+    bptt = [json.loads((tmp_path / f"bptt-s{s}" / "summary.json").read_text())[
+        "test_accuracy"] for s in (0, 1, 2)]
+    paired = seed_statistics([a - b for a, b in zip(accuracies, bptt, strict=True)])
+    diff = fa["paired_difference"]
+    assert (diff["reference"], diff["n"]) == ("bptt", 3)
+    assert diff["mean"] == pytest.approx(paired["mean"])
+    assert diff["sd"] == pytest.approx(paired["sd"]) and "paired_difference" not in payload[
+        "rules"]["bptt"]
     md = (tmp_path / "comparison.md").read_text()
     assert "95 % interval" in md and "| dfa | 3 |" in md and "| dfa s2 |" in md
+    assert "paired difference to bptt" in md
 
 
 def test_rule_options_with_a_rule_prefix_go_to_that_rule_only():

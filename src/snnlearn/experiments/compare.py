@@ -27,7 +27,14 @@ Files written into ``OUT``:
          "mean": {<metric>: float | null},
          "sd": {<metric>: float | null},       # sample standard deviation (n - 1); null if n < 2
          "ci95": {<metric>: [low, high] | null},  # mean +- t_{0.975, n-1} sd / sqrt(n)
+         "paired_difference": {                # all rules but the first (the reference)
+             "reference": rule, "metric": "test_accuracy", "n": int,
+             "mean": float | null, "sd": float | null, "ci95": [low, high] | null},
      }}}
+
+  The paired difference is this rule's test accuracy minus the reference rule's, seed by seed
+  (a seed is the same initial network and data order for every rule), so that the spread that
+  seeds share cancels.
 
   A run record is the run's ``summary.json`` plus ``rule``, ``seed``, ``label`` (the rule, or
   ``"<rule> s<seed>"`` with several seeds), ``run_dir``, ``epoch_seconds`` and its learning
@@ -346,6 +353,21 @@ options={'lr': 0.01})
     return CompareSpec(task, list(rules), seeds, None if out is None else str(out), rest)
 
 
+def _add_paired_differences(stats: dict[str, dict[str, Any]], reference: str) -> None:
+    """Give every rule but ``reference`` the statistics of its test accuracy minus the
+    reference's, seed by seed (the same seed is the same initial network and data order)."""
+    if reference not in stats:
+        return
+    ref = {s["seed"]: s.get("test_accuracy") for s in stats[reference]["seeds"]}
+    for rule, s in stats.items():
+        if rule == reference:
+            continue
+        diffs = [x["test_accuracy"] - ref[x["seed"]] for x in s["seeds"]
+                 if ref.get(x["seed"]) is not None and x.get("test_accuracy") is not None]
+        s["paired_difference"] = {"reference": reference, "metric": "test_accuracy",
+                                  "n": len(diffs), **seed_statistics(diffs)}
+
+
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
     values = list(seeds)
     if not values or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
@@ -503,6 +525,17 @@ def _stat_cell(stats: Mapping[str, Any], key: str, scale: float, fmt: str) -> st
     return fmt.format(scale * mean) + ("" if sd is None else " ± " + fmt.format(scale * sd))
 
 
+def _paired_cell(stats: Mapping[str, Any]) -> str:
+    diff = stats.get("paired_difference")
+    if diff is None or diff["mean"] is None:
+        return "—"
+    text = f"{100 * diff['mean']:+.1f}"
+    if diff["sd"] is not None:
+        low, high = diff["ci95"]
+        text += f" ± {100 * diff['sd']:.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+    return text
+
+
 def statistics_markdown(task: str, seeds: Sequence[int],
                         stats: Mapping[str, Mapping[str, Any]]) -> str:
     """The over-seeds table: per rule, mean ± sd of each metric and the accuracy's 95 % interval.
@@ -511,24 +544,26 @@ def statistics_markdown(task: str, seeds: Sequence[int],
         >>> s = _rule_statistics([{"seed": 0, "run_dir": "r", "test_accuracy": 0.5},
         ...                       {"seed": 1, "run_dir": "r", "test_accuracy": 0.7}])
         >>> statistics_markdown("t", [0, 1], {"bptt": s}).splitlines()[-1]
-        '| bptt | 2 | 60.0 ± 14.1 | [-67.1, 187.1] | — | — | — | — | — |'
+        '| bptt | 2 | 60.0 ± 14.1 | [-67.1, 187.1] | — | — | — | — | — | — |'
     """
+    reference = next(iter(stats), "")
     head = ("| rule | seeds | " + " | ".join(
-        [_STAT_COLUMNS[0][1], "95 % interval", *(c[1] for c in _STAT_COLUMNS[1:])]) + " |")
+        [_STAT_COLUMNS[0][1], "95 % interval", f"paired difference to {reference} (points)",
+         *(c[1] for c in _STAT_COLUMNS[1:])]) + " |")
     rows = []
     for rule, s in stats.items():
         ci = s["ci95"]["test_accuracy"]
         interval = "—" if ci is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
         cells = [_stat_cell(s, k, scale, fmt) for k, _, scale, fmt in _STAT_COLUMNS]
-        rows.append(f"| {rule} | {s['n']} | {cells[0]} | {interval} | " + " | ".join(cells[1:])
-                    + " |")
+        rows.append(f"| {rule} | {s['n']} | {cells[0]} | {interval} | {_paired_cell(s)} | "
+                    + " | ".join(cells[1:]) + " |")
         rows += [f"| {rule} s{e['seed']} | failed: {e['error']} |" for e in s["errors"]]
     seed_list = ", ".join(map(str, seeds))
     return "\n".join([
         f"# Comparison on `{task}`", "",
         f"Mean ± standard deviation over seeds {seed_list}; the interval is the 95 % Student-t "
         "interval of the mean test accuracy.", "",
-        head, "|---" * (len(_STAT_COLUMNS) + 3) + "|", *rows,
+        head, "|---" * (len(_STAT_COLUMNS) + 4) + "|", *rows,
     ])
 
 
@@ -537,6 +572,7 @@ def _write(out: Path, task: str, rules: Sequence[str], seeds: Sequence[int],
            records: list[dict[str, Any]]) -> None:
     stats = {rule: _rule_statistics([r for r in records if r["rule"] == rule])
              for rule in rules if any(r["rule"] == rule for r in records)}
+    _add_paired_differences(stats, rules[0])
     payload = {"task": task, "rules_compared": list(rules), "seeds": list(seeds),
                "epochs": options.get("epochs"), "options": dict(options),
                "rule_options": {r: dict(o) for r, o in per_rule.items()}, "runs": records,
