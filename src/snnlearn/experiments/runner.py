@@ -514,7 +514,8 @@ class _Session:
             "val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
             "final_test_accuracy": final.accuracy,
         }
-        extra = {**self.rule.summary_metrics(), **self.task.summary_metrics()}
+        task_metrics = getattr(self.task, "summary_metrics", dict)()  # duck-typed tasks: none
+        extra = {**self.rule.summary_metrics(), **task_metrics}
         clash = sorted(set(extra) & set(summary))
         if clash:
             raise ValueError(f"rule {cfg.rule!r} reports summary keys that clash: {clash}")
