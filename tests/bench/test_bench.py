@@ -103,7 +103,7 @@ def test_cli_bad_arguments_exit_2(tmp_path, capsys, argv, message):
 
 
 def test_rule_table_times_every_rule_or_gives_its_refusal():
-    from snnlearn.bench.rules import run_rules, rules_markdown
+    from snnlearn.bench.rules import rules_markdown, run_rules
 
     records = run_rules(["bptt", "fa"], networks=["yinyang"], neurons=["lif"],
                         n_batches=1)
