@@ -43,9 +43,10 @@ def _from_params(d: dict[str, Any]) -> Any:
 
 def task_shape(task: Any) -> dict[str, Any]:
     """What building a network needs of ``task``, as plain numbers and strings."""
+    defaults = task.defaults
     return {"n_in": int(task.n_in), "n_out": int(task.n_out), "dt": float(task.dt),
-            "in_shape": [int(n) for n in task.in_shape],
-            "neuron": _params(task.defaults.neuron), "readout": _params(task.defaults.readout)}
+            "in_shape": [int(n) for n in getattr(task, "in_shape", (task.n_in,))],
+            "neuron": _params(defaults.neuron), "readout": _params(defaults.readout)}
 
 
 class _TaskShape:
