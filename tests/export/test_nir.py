@@ -699,3 +699,21 @@ def test_cli_export_needs_no_data_for_the_graph(
     net = from_nir(nir.read(file), dt=_Toy.dt)
     for layer, new in zip(toy_run.network.layers, net.layers, strict=True):
         assert torch.equal(layer.weight, new.weight)
+
+
+@pytest.mark.parametrize("target", ["exact", "spikingjelly"])
+def test_the_shd_default_network_exports(target: str) -> None:
+    """SHD's default: 700 -> 128 recurrent CubaLIF -> 20 CubaLI, dt 10 ms (trained with
+    --reset hard). The graph has the recurrent edge and reproduces the network."""
+    from snnlearn.export.simulate_nir import simulate_nir
+
+    net = build_network(700, [128], 20, dt=10e-3, recurrent=True, gain=2.0,
+                        neuron=LIFParams(tau_mem=20e-3, tau_syn=10e-3, reset="hard"),
+                        readout=LIParams(tau_mem=20e-3, tau_syn=10e-3),
+                        generator=torch.Generator().manual_seed(0))
+    graph = to_nir(net, target=target)
+    assert ("rec0", "lif0") in graph.edges
+    x = (torch.rand(20, 2, 700, generator=torch.Generator().manual_seed(1)) < 0.05).float()
+    ours, run = _run(net, x), simulate_nir(graph, x)
+    assert float(ours.spikes[0].sum()) > 50
+    assert _agreement(run.spikes["lif0"], ours.spikes[0]) >= 0.99
