@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--recompute", action="store_true",
                     help="also score the saved best-validation model on the test split again "
                          "(recomputed_test_accuracy; equals test_accuracy)")
+    ev.add_argument("--neurobench", action="store_true",
+                    help="also run NeuroBench's metrics (footprint, connection and activation "
+                         "sparsity, synaptic operations, membrane updates) on the test split "
+                         "(needs the neurobench extra)")
     lst = add("list", help="list every task, rule and neuron id with a description")
     lst.add_argument("--matrix", action="store_true",
                      help="also print every rule's support matrix (synapses, neurons, ...)")
@@ -367,8 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = dict(read_summary(args.dir))
             if args.recompute:
                 summary["recomputed_test_accuracy"] = _recompute(args.dir)
+            if args.neurobench:
+                from snnlearn.neurobench import run_metrics
+
+                summary["neurobench"] = run_metrics(args.dir)
             print(json.dumps(summary, indent=2))
-        except (OSError, ValueError) as err:
+        except (ImportError, OSError, ValueError) as err:
             return _fail(str(err), 1)
         return 0
     run_dir: Path = args.dir if args.command == "resume" else Path(".")
