@@ -85,7 +85,7 @@ def test_neurobench_metrics_match_independent_counts() -> None:
     assert got["ActivationSparsity"] == pytest.approx(1 - float(z.sum()) / z.numel())
     nz = [(w != 0).float() for w in weights]
     previous = torch.cat([torch.zeros_like(z[:1]), z[:-1]])
-    acs = float(((x @ nz[0].T).sum() + (previous @ nz[1].T).sum() + (z @ nz[2].T).sum()))
+    acs = float((x @ nz[0].T).sum() + (previous @ nz[1].T).sum() + (z @ nz[2].T).sum())
     assert got["SynapticOperations"]["Effective_ACs"] == pytest.approx(acs / n)
     assert got["SynapticOperations"]["Effective_MACs"] == 0
     # batches of 4 and 2: the first step of each batch counts every neuron

@@ -192,6 +192,11 @@ def to_nir(network: Network, *, dt: float | None = None, target: Target = "exact
         elif isinstance(layer, Pool):
             previous = _pool(g, k, layer, previous, where)
         elif isinstance(layer, Flatten):
+            if not conv.flatten:
+                raise ValueError(f"to_nir: {where}: the {conv.target} importer turns NIR's "
+                                 "Flatten into a torch Flatten over the batch axis too, so "
+                                 "conv networks do not run there; export with "
+                                 "target='spikingjelly' or 'exact'")
             previous = g.add(f"flatten{k}", nir.Flatten(
                 input_type={"input": np.array(layer.in_shape)}, start_dim=0, end_dim=-1),
                 previous)
@@ -200,6 +205,9 @@ def to_nir(network: Network, *, dt: float | None = None, target: Target = "exact
         else:
             raise ValueError(f"to_nir: {where} has no NIR form; export a network of spiking "
                              "layers, pooling, flatten and dropout")
+    if g.fold_next != 1.0:
+        raise ValueError("to_nir: the network ends in a sum pool, which this target writes as an "
+                         "average pool whose window needs a following synapse")
     g.add("output", nir.Output(output_type=np.array(network.out_shape)), previous)
     readout = isinstance(network.layers[-1], Readout)
     metadata = {
@@ -313,8 +321,6 @@ def _delayed(g: _Graph, k: int, syn: Delayed, previous: str, fold: float,
         delay = g.add(f"delay{k}_{tap}", nir.Delay(
             delay=np.full(syn.n_in, tap * conv.dt, dtype=np.float64)), previous)
         sources.append(g.add(f"fc{k}_{tap}", nir.Linear(weight=weight), delay))
-    if syn.bias is not None and not any(s == f"fc{k}" for s in sources):
-        raise AssertionError("the bias rides on tap 0, which is always written")
     return sources
 
 

@@ -17,9 +17,11 @@ target                  ``dt_p``   what its importer (version tested) needs
                                    integration, ``r = R``, ``w_in = tau_syn/dt``; LI readout
 ``"snntorch"``          1e-4 s     ``import_from_nir`` (1.0): dt fixed at 1e-4 s; ``v_leak = 0``,
                                    resets to 0; ``r = tau/dt`` in CubaLIF; no LI,
-                                   SumPool2d, Conv1d; its recurrent path fails in nirtorch
+                                   SumPool2d, Conv1d; its recurrent path fails in nirtorch;
+                                   its Flatten also flattens the batch axis
 ``"norse"``             1e-3 s     ``from_nir(graph, dt=1e-3)`` (1.1): ignores ``r`` of LIF,
-                                   resets to 0, drops LI silently; no recurrence, Conv1d
+                                   resets to 0, drops LI silently; no recurrence, Conv1d;
+                                   its Flatten also flattens the batch axis
 ``"spikingjelly"``      1e-4 s     ``nir_exchange.import_from_nir(graph, dt=1e-4)`` (2.0):
                                    uniform parameters, LIF ``r`` is 1 or ``tau/dt`` and
                                    ``v_leak = v_reset``; CubaLIF ``r = tau_mem/dt``,
@@ -63,6 +65,7 @@ class Convention:
         conv1d: the reader reads ``Conv1d``.
         recurrent: the reader reads a recurrent edge.
         delays: the reader reads ``Delay`` nodes.
+        flatten: the reader reads ``Flatten`` as NIR defines it (no batch axis).
         shift_voltages: voltages are shifted so that ``v_reset = v_leak = 0`` (the reader resets
             to 0 or needs ``v_leak = 0``).
     """
@@ -77,6 +80,7 @@ class Convention:
     conv1d: bool
     recurrent: bool
     delays: bool
+    flatten: bool
     shift_voltages: bool
 
     def tau(self, tau: float) -> float:
@@ -111,7 +115,7 @@ def convention(target: str, net_dt: float, peer_dt: float | None = None) -> Conv
                              "for the peer targets")
         return Convention("exact", net_dt, net_dt, euler=False, unit_gain_lif=False,
                           unit_gain_cuba=False, sum_pool=True, conv1d=True, recurrent=True,
-                          delays=True, shift_voltages=False)
+                          delays=True, flatten=True, shift_voltages=False)
     dt = _PEER_DT[target] if peer_dt is None else peer_dt
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"peer_dt must be a finite number of seconds > 0, got {peer_dt!r}")
@@ -121,4 +125,5 @@ def convention(target: str, net_dt: float, peer_dt: float | None = None) -> Conv
         target, float(dt), net_dt, euler=True,
         unit_gain_lif=target == "snntorch", unit_gain_cuba=target != "norse",
         sum_pool=target == "norse", conv1d=target == "spikingjelly",
-        recurrent=target == "spikingjelly", delays=False, shift_voltages=True)
+        recurrent=target == "spikingjelly", delays=False, flatten=target == "spikingjelly",
+        shift_voltages=True)
