@@ -72,6 +72,7 @@ def _rule_option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
+BENCH_WORKLOADS = ("steps", "open-neuromorphic", "rules")
 COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export", "plot", "bench")
 
 
@@ -176,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="shapes to run (default: the device's shapes in BENCHMARKS.md)")
     bench.add_argument("--repeats", type=int, default=10, help="timed steps per library and "
                        "shape (default 10)")
+    bench.add_argument("--workloads", type=_names, default=["steps"],
+                       help="comma-separated, any of steps (the BENCHMARKS.md shapes), "
+                            "open-neuromorphic (Linear + LIF, B=16, T=500, N=16384, forward + "
+                            "backward, peak memory), rules (seconds per epoch of every gradient "
+                            "rule, ratio to BPTT); default steps")
+    bench.add_argument("--rules", type=_names, default=None,
+                       help="rules of the rules workload (default: every gradient rule)")
     bench.add_argument("--out", type=Path, help="output folder (default runs/bench-<device>)")
     exp = add("export", help="write a run's best-validation network as a NIR graph")
     exp.add_argument("dir", type=Path, help="the run folder")
@@ -504,11 +512,22 @@ def _bench(args: argparse.Namespace) -> int:
         shapes = [bench.parse_shape(s) for s in args.shapes] if args.shapes else list(defaults)
         if args.repeats < 1:
             raise ValueError(f"repeats must be an int >= 1, got {args.repeats}")
+        workloads = list(dict.fromkeys(args.workloads))
+        unknown = [w for w in workloads if w not in BENCH_WORKLOADS]
+        if unknown or not workloads:
+            raise ValueError(f"unknown workload(s) {', '.join(map(repr, unknown))}; valid "
+                             f"workloads: {', '.join(BENCH_WORKLOADS)}")
+        from snnlearn.bench.rules import GRADIENT_RULES
+
+        rules = list(args.rules or GRADIENT_RULES)
+        for rule_id in rules:
+            registry.check_rule_id(rule_id)
     except ValueError as err:
         return _fail(str(err), 2)
     out: Path = args.out or Path("runs") / f"bench-{args.device}"
     command = (f"{PROG} bench --device {args.device} --peers {','.join(peers) or repr('')} "
-               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} --out {out}")
+               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} "
+               f"--workloads {','.join(workloads)} --out {out}")
     for name in peers:
         if not bench.peer_installed(name):
             print(f"{name}: skipped (not installed)", file=sys.stderr)
@@ -520,18 +539,44 @@ def _bench(args: argparse.Namespace) -> int:
                       f"{r['step_ms']:.2f} ms/step, firing rate {r['firing_rate']:.4f}",
                       file=sys.stderr)
 
-    peaks = bench.measure_peaks(args.device)
-    records = bench.run_bench(shapes, peers=peers, device=args.device, repeats=args.repeats,
-                              peaks=peaks, on_record=report)
     device = (torch.cuda.get_device_name() if args.device == "cuda"
               else f"{platform.processor() or platform.machine()}, "
                    f"{torch.get_num_threads()} torch threads")
-    table = bench.to_markdown(records, peaks)
+    sections, payload = [], {}
+    if "steps" in workloads:
+        peaks = bench.measure_peaks(args.device)
+        records = bench.run_bench(shapes, peers=peers, device=args.device,
+                                  repeats=args.repeats, peaks=peaks, on_record=report)
+        payload["steps"] = records
+        sections.append("## Training step (BENCHMARKS.md shapes)\n\n"
+                        + bench.to_markdown(records, peaks))
+    if "open-neuromorphic" in workloads:
+        from snnlearn.bench.open_neuromorphic import on_markdown, run_open_neuromorphic
+
+        backends = ("triton", "torch") if args.device == "cuda" else ("cpu", "torch")
+        on = run_open_neuromorphic(backends=backends, peers=peers, device=args.device,
+                                   repeats=args.repeats, warmup=2)
+        payload["open_neuromorphic"] = on
+        sections.append("## Open Neuromorphic workload (Linear + LIF, forward + backward)\n\n"
+                        + on_markdown(on))
+    if "rules" in workloads:
+        from snnlearn.bench.rules import rules_markdown, run_rules
+
+        def show(r: dict[str, Any]) -> None:
+            print(f"{r['network']} {r['neuron']} {r['rule']}: "
+                  f"{r['seconds'] if r['seconds'] is not None else r['refused']}",
+                  file=sys.stderr, flush=True)
+
+        per_rule = run_rules(rules, device=args.device, on_record=show)
+        payload["rules"] = per_rule
+        sections.append("## Seconds per training epoch of every gradient rule\n\n"
+                        + rules_markdown(per_rule))
+    table = "\n\n".join(sections)
     text = (f"# snnlearn bench\n\n- date: {datetime.datetime.now().isoformat(timespec='seconds')}"
             f"\n- device: {args.device} ({device}); torch {torch.__version__}\n"
             f"- command: `{command}`\n\n{table}\n")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / "bench.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / "bench.md").write_text(text)
     print(table)
     print(f"-> {out}/bench.json, bench.md")
