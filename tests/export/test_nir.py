@@ -84,6 +84,23 @@ def test_round_trip_gives_the_same_spikes_and_readout(
         assert la.neuron == lb.neuron and type(la) is type(lb)
 
 
+@pytest.mark.parametrize("neuron", [HARD, CUBA])
+def test_recurrent_round_trip_gives_the_same_spikes(neuron: LIFParams, tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(2)
+    net = Network([SpikingLayer.dense(5, 10, neuron, recurrent=True, bias=True,
+                                      weight_scale=12.0, generator=g),
+                   Readout(10, 4, LIParams(tau_mem=2e-3), generator=g)], dt=DT)
+    with torch.no_grad():
+        net.layers[0].recurrent_weight.mul_(4.0)
+    nir.write(tmp_path / "net.nir", to_nir(net))
+    back = from_nir(nir.read(tmp_path / "net.nir"), dt=DT)
+    assert back.layers[0].recurrent
+    x = _input()
+    a, b = _run(net, x), _run(back, x)
+    assert float(a.spikes[0].sum()) > 0
+    assert torch.equal(a.spikes[0], b.spikes[0]) and torch.equal(a.outputs, b.outputs)
+
+
 def test_export_writes_per_neuron_arrays_keeps_bias_and_states_units() -> None:
     net = _net(CUBA, LIParams(tau_mem=2e-3, tau_syn=1e-3))
     graph = to_nir(net, dt=DT)
@@ -182,8 +199,15 @@ def test_import_refuses_other_topologies_and_nodes() -> None:
                "output": out},
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
                ("lif", "output")])
-    with pytest.raises(ValueError, match="chain graphs only"):
+    with pytest.raises(ValueError, match="no self-connections"):
         from_nir(cyclic, dt=DT)
+    longer = nir.NIRGraph(
+        nodes={"input": inp, "fc": fc, "lif": _lif(3), "a": nir.Linear(np.ones((3, 3))),
+               "b": nir.Linear(np.ones((3, 3))), "output": out},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "a"), ("a", "b"), ("b", "lif"),
+               ("lif", "output")])
+    with pytest.raises(ValueError, match="chain graphs only"):
+        from_nir(longer, dt=DT)
     iaf = nir.IF(r=np.ones(3), v_threshold=np.ones(3))
     with pytest.raises(ValueError, match="IF: a non-leaky integrator"):
         from_nir(_chain_graph(inp, fc, iaf, out), dt=DT)

@@ -53,10 +53,11 @@ target, what its importer cannot read (see :mod:`snnlearn.export.targets`).
 
 **Import.** :func:`from_nir` accepts a chain ``Input -> (Affine|Linear -> LIF|CubaLIF)* ->
 [Affine|Linear -> LI|CubaLI] -> Output`` (the last neuron may also be ``LIF``/``CubaLIF``).
+A loop ``lif<k> -> Affine|Linear -> lif<k>`` (zero diagonal and bias) is a recurrent layer.
 Our ``Params`` hold one value per layer, so ``tau``, ``v_leak``, ``v_threshold`` and ``v_reset``
 must be uniform across a node's neurons; a non-uniform ``r`` (and ``w_in``) is folded into the
 incoming weights exactly. ``IF``, ``Delay``, ``Threshold``, convolutions, nested graphs and any
-branching or cyclic topology are refused (simulate such graphs with
+other branching or cyclic topology are refused (simulate such graphs with
 :func:`snnlearn.export.simulate_nir`). Nothing is ever dropped.
 """
 
@@ -427,6 +428,7 @@ def from_nir(graph: Any, *, dt: float) -> Network:
     dt = check_dt(dt)
     if not isinstance(graph, nir.NIRGraph):
         raise ValueError(f"from_nir expects a nir.NIRGraph, got {type(graph).__name__}")
+    graph, recurrent = _split_recurrent(nir, graph)
     chain = _chain(nir, graph)
     n_in = _input_size(graph.nodes[chain[0]], chain[0])
     layers: list[SpikingLayer | Readout] = []
@@ -439,9 +441,33 @@ def from_nir(graph: Any, *, dt: float) -> Network:
     for j in range(0, len(body), 2):
         syn_name, neuron_name = body[j], body[j + 1]
         last = j + 2 == len(body)
-        layers.append(_layer(nir, graph, syn_name, neuron_name, n_in, dt, last))
+        layers.append(_layer(nir, graph, syn_name, neuron_name, n_in, dt, last,
+                             recurrent.get(neuron_name)))
         n_in = layers[-1].n_out
     return Network(layers, dt=dt)
+
+
+def _split_recurrent(nir: ModuleType, graph: Any) -> tuple[Any, dict[str, tuple[str, Any]]]:
+    """The graph without its recurrent loops ``lif -> rec (Affine|Linear) -> lif``, and
+    ``{neuron name: (rec name, rec node)}``. Only such two-node loops are recurrent layers."""
+    preds: dict[str, list[str]] = {}
+    succs: dict[str, list[str]] = {}
+    for src, dst in graph.edges:
+        succs.setdefault(src, []).append(dst)
+        preds.setdefault(dst, []).append(src)
+    loops: dict[str, tuple[str, Any]] = {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, (nir.Affine, nir.Linear)):
+            continue
+        p, s = preds.get(name, []), succs.get(name, [])
+        if len(p) == 1 and p == s and isinstance(graph.nodes[p[0]], (nir.LIF, nir.CubaLIF)):
+            loops[p[0]] = (name, node)
+    if not loops:
+        return graph, {}
+    dropped = {rec for rec, _ in loops.values()}
+    nodes = {k: v for k, v in graph.nodes.items() if k not in dropped}
+    edges = [e for e in graph.edges if e[0] not in dropped and e[1] not in dropped]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), loops
 
 
 def _chain(nir: ModuleType, graph: Any) -> list[str]:
@@ -510,9 +536,9 @@ def _uniform(node: Any, name: str, field: str) -> float:
 
 def _layer(
     nir: ModuleType, graph: Any, syn_name: str, neuron_name: str, n_in: int, dt: float,
-    last: bool,
+    last: bool, recurrent: tuple[str, Any] | None = None,
 ) -> SpikingLayer | Readout:
-    """One snnlearn layer from a (synapse, neuron) pair of nodes."""
+    """One snnlearn layer from a (synapse, neuron) pair of nodes (and a recurrent loop)."""
     syn, neuron = graph.nodes[syn_name], graph.nodes[neuron_name]
     if not isinstance(syn, (nir.Affine, nir.Linear)):
         raise ValueError(f"node {syn_name!r} is {type(syn).__name__}; from_nir expects Affine or "
@@ -561,8 +587,22 @@ def _layer(
         params = LIFParams(tau_mem=tau_mem, tau_syn=tau_syn, r=r, v_leak=v_leak,
                            v_th=_uniform(neuron, neuron_name, "v_threshold"),
                            v_reset=_uniform(neuron, neuron_name, "v_reset"), reset="hard")
-        layer = SpikingLayer.dense(n_in, n_out, params, bias=bias is not None)
+        layer = SpikingLayer.dense(n_in, n_out, params, bias=bias is not None,
+                                   recurrent=recurrent is not None)
     exact = np.all(gain == 1.0)
+    if recurrent is not None:
+        rec_name, rec = recurrent
+        w_rec = _array(rec, "weight")
+        if w_rec.shape != (n_out, n_out):
+            raise ValueError(f"node {rec_name!r}: a recurrent weight must be ({n_out}, {n_out}), "
+                             f"got {w_rec.shape}")
+        if np.any(np.diagonal(w_rec) != 0) or (isinstance(rec, nir.Affine)
+                                               and np.any(_array(rec, "bias") != 0)):
+            raise ValueError(f"node {rec_name!r}: snnlearn's recurrent synapses have no "
+                             "self-connections and no bias; the diagonal and bias must be 0")
+        with torch.no_grad():
+            layer.recurrent_weight.copy_(torch.as_tensor(
+                w_rec if exact else w_rec * gain[:, None], dtype=layer.weight.dtype))
     with torch.no_grad():
         w = weight if exact else weight * gain[:, None]
         layer.weight.copy_(torch.as_tensor(w, dtype=layer.weight.dtype))
