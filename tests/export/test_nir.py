@@ -741,3 +741,18 @@ def test_the_shd_default_network_exports(target: str) -> None:
     ours, run = _run(net, x), simulate_nir(graph, x)
     assert float(ours.spikes[0].sum()) > 50
     assert _agreement(run.spikes["lif0"], ours.spikes[0]) >= 0.99
+
+
+@pytest.mark.parametrize("target", PEERS)
+def test_from_nir_reads_a_peer_target_graph_back(target: str, tmp_path: Path) -> None:
+    """A graph written for a forward-Euler peer (retimed, gains folded, LIF readout with an
+    infinite threshold) reads back into snnlearn as the same network: its metadata says how."""
+    net = _digits_like()
+    nir.write(tmp_path / "net.nir", to_nir(net, target=target))
+    back = from_nir(nir.read(tmp_path / "net.nir"), dt=net.dt)
+    assert isinstance(back.layers[-1], Readout)
+    x = _digits_input()
+    a, b = _run(net, x), _run(back, x)
+    assert float(a.spikes[0].sum()) > 50
+    assert _agreement(a.spikes[0], b.spikes[0]) >= 0.99
+    assert torch.allclose(a.outputs, b.outputs, atol=1e-3)

@@ -53,7 +53,9 @@ target, what its importer cannot read (see :mod:`snnlearn.export.targets`).
 
 **Import.** :func:`from_nir` accepts a chain ``Input -> (Affine|Linear -> LIF|CubaLIF)* ->
 [Affine|Linear -> LI|CubaLI] -> Output`` (the last neuron may also be ``LIF``/``CubaLIF``).
-A loop ``lif<k> -> Affine|Linear -> lif<k>`` (zero diagonal and bias) is a recurrent layer.
+A loop ``lif<k> -> Affine|Linear -> lif<k>`` (zero diagonal and bias) is a recurrent layer; a
+graph that ``to_nir`` wrote for a forward-Euler peer (metadata) is retimed back, and its LIF
+readout with an infinite threshold read as an LI readout.
 Our ``Params`` hold one value per layer, so ``tau``, ``v_leak``, ``v_threshold`` and ``v_reset``
 must be uniform across a node's neurons; a non-uniform ``r`` (and ``w_in``) is folded into the
 incoming weights exactly. ``IF``, ``Delay``, ``Threshold``, convolutions, nested graphs and any
@@ -63,6 +65,7 @@ other branching or cyclic topology are refused (simulate such graphs with
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 from types import ModuleType
@@ -428,7 +431,7 @@ def from_nir(graph: Any, *, dt: float) -> Network:
     dt = check_dt(dt)
     if not isinstance(graph, nir.NIRGraph):
         raise ValueError(f"from_nir expects a nir.NIRGraph, got {type(graph).__name__}")
-    graph, recurrent = _split_recurrent(nir, graph)
+    graph, recurrent = _split_recurrent(nir, _undo_euler_retiming(nir, graph, dt))
     chain = _chain(nir, graph)
     n_in = _input_size(graph.nodes[chain[0]], chain[0])
     layers: list[SpikingLayer | Readout] = []
@@ -445,6 +448,35 @@ def from_nir(graph: Any, *, dt: float) -> Network:
                              recurrent.get(neuron_name)))
         n_in = layers[-1].n_out
     return Network(layers, dt=dt)
+
+
+def _undo_euler_retiming(nir: ModuleType, graph: Any, dt: float) -> Any:
+    """For a graph that ``to_nir`` wrote for a forward-Euler reader (its metadata says so), the
+    same graph with the time constants snnlearn needs to take the same steps at ``dt``:
+    ``tau = -dt / ln(1 - dt_p/tau')``, keeping each step's synaptic input ``w_in dt/tau_syn``.
+    Any other graph is returned as it is."""
+    meta = dict(getattr(graph, "metadata", {}) or {})
+    if not str(meta.get("integration", "")).startswith("forward Euler") or "dt" not in meta:
+        return graph
+    dt_p = float(meta["dt"])
+
+    def retimed(tau: np.ndarray) -> np.ndarray:
+        return -dt / np.log1p(-dt_p / tau)
+
+    nodes = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, (nir.LIF, nir.CubaLIF)):
+            node = copy.copy(node)
+            if isinstance(node, nir.LIF):
+                node.tau = retimed(_array(node, "tau"))
+            else:
+                tau_syn = _array(node, "tau_syn")
+                new_syn = retimed(tau_syn)
+                node.w_in = _array(node, "w_in") * (dt_p / tau_syn) / (dt / new_syn)
+                node.tau_syn, node.tau_mem = new_syn, retimed(_array(node, "tau_mem"))
+        nodes[name] = node
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), type_check=False,
+                        metadata={**meta, "integration": "retimed for snnlearn"})
 
 
 def _split_recurrent(nir: ModuleType, graph: Any) -> tuple[Any, dict[str, tuple[str, Any]]]:
@@ -559,7 +591,11 @@ def _layer(
                                                                        "not supported")
         raise ValueError(f"node {neuron_name!r} is {type(neuron).__name__}: {reason}; from_nir "
                          "supports LIF, CubaLIF, LI and CubaLI neurons")
-    if isinstance(neuron, leaky) and not last:
+    # a LIF that can never fire (v_threshold = inf: how to_nir writes a readout for peers) is
+    # a leaky integrator
+    never_fires = isinstance(neuron, spiking) and bool(
+        np.all(np.isinf(_array(neuron, "v_threshold"))))
+    if (isinstance(neuron, leaky) or never_fires) and not last:
         raise ValueError(f"node {neuron_name!r} ({type(neuron).__name__}) must be the last "
                          "neuron node: a non-spiking readout can only end the chain")
     size = _array(neuron, "r").size
@@ -579,7 +615,9 @@ def _layer(
     if cuba:
         gain = gain * _array(neuron, "w_in").reshape(-1) * dt / _array(neuron, "tau_syn")
     v_leak = _uniform(neuron, neuron_name, "v_leak")
-    if isinstance(neuron, leaky):
+    if isinstance(neuron, leaky) or never_fires:
+        if recurrent is not None:
+            raise ValueError(f"node {neuron_name!r}: a readout cannot be recurrent")
         layer: SpikingLayer | Readout = Readout(
             n_in, n_out, LIParams(tau_mem=tau_mem, tau_syn=tau_syn, r=r, v_leak=v_leak),
             bias=bias is not None)
