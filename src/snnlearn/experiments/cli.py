@@ -9,7 +9,6 @@ with the command that continues the run.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
@@ -160,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--recompute", action="store_true",
                     help="also score the saved best-validation model on the test split again "
                          "(recomputed_test_accuracy; equals test_accuracy)")
+    ev.add_argument("--neurobench", action="store_true",
+                    help="also run NeuroBench's metrics (footprint, connection and activation "
+                         "sparsity, synaptic operations, membrane updates) on the test split "
+                         "(needs the neurobench extra)")
     lst = add("list", help="list every task, rule and neuron id with a description")
     lst.add_argument("--matrix", action="store_true",
                      help="also print every rule's support matrix (synapses, neurons, ...)")
@@ -187,7 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--nir", required=True, type=Path, help="the .nir file to write")
     exp.add_argument("--subtract-reset-as-hard", action="store_true",
                      help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
-                          "no subtractive reset; see docs/nir.md)")
+                          "no subtractive reset; train with --reset hard instead; see "
+                          "docs/nir.md)")
+    exp.add_argument("--nir-target", default="exact",
+                     choices=("exact", "snntorch", "norse", "spikingjelly"),
+                     help="the reader the graph is written for (default exact: snnlearn's own "
+                          "integration; peers: forward Euler at their dt, see docs/nir.md)")
+    exp.add_argument("--peer-dt", type=float, help="the dt (s) the peer will simulate with "
+                     "(default: its importer's default)")
     plot = add("plot", help="write a run's charts (curves, raster, membrane traces, firing "
                "rates) to DIR/plots/*.svg and DIR/plots/index.html; for a compare folder, "
                "every rule's, embedded in its report.html")
@@ -369,8 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = dict(read_summary(args.dir))
             if args.recompute:
                 summary["recomputed_test_accuracy"] = _recompute(args.dir)
+            if args.neurobench:
+                from snnlearn.neurobench import run_metrics
+
+                summary["neurobench"] = run_metrics(args.dir)
             print(json.dumps(summary, indent=2))
-        except (OSError, ValueError) as err:
+        except (ImportError, OSError, ValueError) as err:
             return _fail(str(err), 1)
         return 0
     run_dir: Path = args.dir if args.command == "resume" else Path(".")
@@ -444,26 +458,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph."""
-    from snnlearn.experiments.checkpoint import CHECKPOINT_NAME, load_checkpoint
-    from snnlearn.experiments.runner import load_network
-    from snnlearn.export import to_nir
+    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph,
+    and the graph's accuracy re-simulated on the test split when the task's data are here."""
+    from snnlearn.export.run import export_run
 
-    run_dir: Path = args.dir
     try:
-        if not run_dir.is_dir():
-            raise ValueError(f"run folder {str(run_dir)!r} does not exist; pass a folder made "
-                             "by `snnlearn train`")
-        ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
-        net, _ = load_network(run_dir)
-        graph = to_nir(net, dt=net.dt,
-                       subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse")
-        importlib.import_module("nir").write(args.nir, graph)
+        print(export_run(args.dir, args.nir, target=args.nir_target, peer_dt=args.peer_dt,
+                         subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse"))
     except (ImportError, OSError, RuntimeError, KeyError, ValueError) as err:
         message = str(err).replace("subtract_reset='as_hard'", "--subtract-reset-as-hard")
+        message = message.replace("target=", "--nir-target ")
         return _fail(message, 2)
-    print(f"exported {run_dir} (epoch {ckpt['best_epoch']}, {len(net.layers)} layers) -> "
-          f"{args.nir}")
     return 0
 
 
