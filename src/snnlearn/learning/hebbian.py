@@ -11,10 +11,11 @@ For presynaptic rates ``x`` and postsynaptic rates ``y`` of a synapse ``j -> i``
     a = e^{-dt/\tau_\theta}
 
 (``\langle\cdot\rangle`` the batch mean; the threshold is the exact exponential filter of
-``y^2 / y_0``). For a linear neuron ``y = w . x`` Oja's decay term normalises the
-weight vector (``|w| -> 1``, the principal component of the input); for the spiking rule below,
-where ``y`` is a spike rate, it does not (``docs/rules/hebbian.md`` measures it). BCM's sliding threshold is the compensatory process: with a fast
-``tau_theta`` (faster than the Hebbian growth, ``~ 1 / (\eta |x|^2 y_0^2)``) the weights settle
+``y^2 / y_0``). For a linear neuron ``y = w . x`` Oja's decay term normalises the weight
+vector (``|w| -> 1``, the principal component of the input); for the spiking rule below, where
+``y`` is a spike rate, it does not (``docs/rules/hebbian.md`` measures it). BCM's sliding
+threshold is the compensatory process: with a fast ``tau_theta`` (faster than the Hebbian growth,
+``~ 1 / (\eta |x|^2 y_0^2)``) the weights settle
 at a selective fixed point, with a slow one the positive feedback ``y -> w -> y`` outruns the
 threshold and the weights diverge (Zenke & Gerstner 2017). :func:`bcm_trajectory` runs this on a
 linear rate neuron; the tests and ``docs/rules/hebbian.md`` show both cases on the same input.
