@@ -67,8 +67,10 @@ from torch import Tensor
 from snnlearn.layers import Network, SpikingLayer
 from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.learning.diehl_cook import (
+    DiehlCookNeuron,
     DiehlCookParams,
     diehl_cook_assign,
+    diehl_cook_layer,
     diehl_cook_normalize,
     diehl_cook_response,
     diehl_cook_scores,
@@ -295,11 +297,13 @@ class STDP(LearningRule):
     """Unsupervised STDP in the Diehl & Cook network, labelled by response (module docstring).
 
     The network's only hidden layer is the excitatory layer. :meth:`prepare` turns it into the
-    Diehl & Cook model: it redraws the weights (uniform in ``[0, init_max]``, normalised) and gives
-    the model what classifies at test time, as buffers saved with its weights: the adaptive
+    Diehl & Cook layer (:func:`~snnlearn.learning.diehl_cook.diehl_cook_layer`: the same synapse
+    with its weights redrawn uniform in ``[0, init_max]`` and normalised, fixed lateral
+    inhibition, :class:`~snnlearn.learning.diehl_cook.DiehlCookNeuron` neurons) and gives the
+    model what classifies at test time, as buffers saved with its weights: the adaptive
     thresholds ``theta`` of the excitatory layer (``net.layers[0].theta`` ``[N]``) and the
     neurons' label assignments (``net.assignments`` ``[N]``, ``-1`` before the first epoch). A
-    network that already carries them (one reloaded from its run folder) is kept as it is.
+    network that already is one (reloaded from its run folder) is kept as it is.
 
     Training runs in the runner's epoch loop, in minibatches of ``batch_size`` presentations:
     :meth:`assign_grads` writes ``-Delta w`` to the excitatory weights' ``.grad`` and advances
@@ -345,8 +349,8 @@ class STDP(LearningRule):
         self.synapse_updates = 0
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
-        """Check the network; unless it carries the model already, redraw the excitatory weights
-        and add the ``theta`` and ``assignments`` buffers (zero, ``-1``)."""
+        """Check the network; unless it is a Diehl & Cook network already, redraw the excitatory
+        weights, make its first layer the Diehl & Cook layer and add ``net.assignments``."""
         layer = self._layer(net)
         self.updates = self.synapse_updates = 0
         if _carries_model(net):
@@ -356,16 +360,16 @@ class STDP(LearningRule):
             w.copy_(diehl_cook_normalize(
                 torch.rand(w.shape, generator=generator, dtype=w.dtype).to(w.device)
                 * self.network.init_max, self.network))
-        layer.register_buffer("theta", w.new_zeros(layer.n_out))
+        net.layers[0] = diehl_cook_layer(layer.synapse, self.network).to(w.device)
         net.register_buffer("assignments", torch.full((layer.n_out,), -1, dtype=torch.int64,
                                                       device=w.device))
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
         """Excitatory spikes (no plasticity) and the class scores ``[T, B, n_out]``."""
         layer, assignments = self._layer(net), _model(net)[1]
-        w = layer.weight.detach()
-        check_input_sequence(x, net.n_in, w.dtype)
-        spikes = diehl_cook_response(w, _model(net)[0], x, self.network, net.dt)
+        check_input_sequence(x, net.n_in, layer.weight.dtype)
+        with torch.no_grad():
+            spikes = diehl_cook_response(net, x, self.network)
         return Rollout(outputs=diehl_cook_scores(spikes, assignments, net.n_out),
                        spikes=(spikes,), membranes=(), final_state=(),
                        extras={"inputs": (x,)})
@@ -412,14 +416,13 @@ class STDP(LearningRule):
     def end_epoch(self, net: Network, ctx: EpochContext) -> None:
         """Label every neuron with the class it responds to most, on a plasticity-free pass over
         the training data (encoded with ``ctx.generator``), into ``net.assignments``."""
-        layer, (theta, assignments) = self._layer(net), _model(net)
-        w, data = layer.weight, ctx.data
+        w, data, assignments = self._layer(net).weight, ctx.data, _model(net)[1]
         counts = []
         with torch.no_grad():
             for i in range(0, len(data), 512):
                 x = ctx.task.encode(data.inputs[i:i + 512], generator=ctx.generator).to(
                     ctx.device, w.dtype)
-                counts.append(diehl_cook_response(w, theta, x, self.network, net.dt).sum(0))
+                counts.append(diehl_cook_response(net, x, self.network).sum(0))
             assignments.copy_(diehl_cook_assign(torch.cat(counts), data.labels.to(ctx.device),
                                                 net.n_out))
 
@@ -443,7 +446,8 @@ class STDP(LearningRule):
 
     def _layer(self, net: Network) -> SpikingLayer:
         hidden = net.spiking_layers
-        if len(hidden) != 1 or hidden[0] is not net.layers[0] or hidden[0].recurrent:
+        if len(hidden) != 1 or hidden[0] is not net.layers[0] or (
+                hidden[0].recurrent and not isinstance(hidden[0].neuron, DiehlCookNeuron)):
             raise ValueError(
                 "STDP (Diehl & Cook) trains one feed-forward excitatory layer; got spiking layers "
                 f"{[(m.n_out, m.recurrent) for m in hidden]} (size, recurrent); use --hidden N "
@@ -454,7 +458,8 @@ class STDP(LearningRule):
 
 def _carries_model(net: Network) -> bool:
     buffers = dict(net.named_buffers())
-    return "assignments" in buffers and "layers.0.theta" in buffers
+    return ("assignments" in buffers and "layers.0.theta" in buffers
+            and isinstance(net.layers[0].neuron, DiehlCookNeuron))
 
 
 def _model(net: Network) -> tuple[Tensor, Tensor]:
