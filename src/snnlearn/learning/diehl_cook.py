@@ -227,7 +227,8 @@ def diehl_cook_layer(synapse: torch.nn.Module, p: DiehlCookParams) -> SpikingLay
 def diehl_cook_response(net: Network, x: Tensor, p: DiehlCookParams) -> Tensor:
     """Spikes of the excitatory layer ``net.layers[0]`` for input spikes ``x``, from rest.
 
-    Simulated with :func:`snnlearn.simulate.unroll` (no plasticity, thresholds held). Samples
+    Simulated with :func:`snnlearn.simulate.unroll` without autograd (no plasticity, thresholds
+    held). Samples
     evoking fewer than ``min_spikes`` spikes are simulated again with the input current scaled by
     ``1 + r gain_step`` (``r = 1 .. repeats``); their last presentation is returned.
 
@@ -250,15 +251,16 @@ def diehl_cook_response(net: Network, x: Tensor, p: DiehlCookParams) -> Tensor:
         [1.0, 0.0]
     """
     excitatory = Network([net.layers[0]], dt=net.dt)
-    spikes = unroll(excitatory, x).spikes[0]
-    for repeat in range(1, p.repeats + 1):
-        quiet = spikes.sum(dim=(0, 2)) < p.min_spikes
-        if not bool(quiet.any()):
-            break
-        gain = 1.0 + p.gain_step * repeat
-        spikes[:, quiet] = unroll(excitatory, x[:, quiet],
-                                  projection=lambda k, m, seq, g=gain: g * m.project(seq)
-                                  ).spikes[0]
+    with torch.no_grad():
+        spikes = unroll(excitatory, x).spikes[0]
+        for repeat in range(1, p.repeats + 1):
+            quiet = spikes.sum(dim=(0, 2)) < p.min_spikes
+            if not bool(quiet.any()):
+                break
+            gain = 1.0 + p.gain_step * repeat
+            spikes[:, quiet] = unroll(excitatory, x[:, quiet],
+                                      projection=lambda k, m, seq, g=gain: g * m.project(seq)
+                                      ).spikes[0]
     return spikes
 
 

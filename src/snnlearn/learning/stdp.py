@@ -368,8 +368,7 @@ class STDP(LearningRule):
         """Excitatory spikes (no plasticity) and the class scores ``[T, B, n_out]``."""
         layer, assignments = self._layer(net), _model(net)[1]
         check_input_sequence(x, net.n_in, layer.weight.dtype)
-        with torch.no_grad():
-            spikes = diehl_cook_response(net, x, self.network)
+        spikes = diehl_cook_response(net, x, self.network)
         return Rollout(outputs=diehl_cook_scores(spikes, assignments, net.n_out),
                        spikes=(spikes,), membranes=(), final_state=(),
                        extras={"inputs": (x,)})
