@@ -26,6 +26,7 @@ from snnlearn.neurons import (
     IzhikevichState,
     LIFParams,
     LIFState,
+    LIParams,
 )
 
 __all__ = ["SpikingLayer", "NeuronParams", "NeuronState", "Synapse", "neuron_id"]
@@ -91,13 +92,14 @@ class SpikingLayer(nn.Module):
             raise ValueError(f"SpikingLayer.synapse must be a synapse (Dense, Conv1d, Conv2d, "
                              f"Delayed), got {type(synapse).__name__}")
         neuron = LIFParams() if neuron is None else neuron
-        if not isinstance(neuron, (LIFParams, ALIFParams, IzhikevichParams, HHParams)) and not (
+        if isinstance(neuron, LIParams) or not isinstance(
+                neuron, (LIFParams, ALIFParams, IzhikevichParams, HHParams)) and not (
                 callable(getattr(neuron, "step", None))
                 and callable(getattr(neuron, "initial_state", None))):
             raise ValueError(
                 "SpikingLayer.neuron must be LIFParams, ALIFParams, IzhikevichParams, HHParams "
-                "or a neuron model with step(x, state, dt) and initial_state(shape, device=, "
-                f"dtype=), got {type(neuron).__name__}")
+                "or a spiking neuron model with step(x, state, dt) and initial_state(shape, "
+                f"device=, dtype=), got {type(neuron).__name__}")
         for name, flag in (("recurrent", recurrent), ("graded", graded)):
             if not isinstance(flag, bool):
                 raise ValueError(f"SpikingLayer.{name} must be True or False, got {flag!r}")
