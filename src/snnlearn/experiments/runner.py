@@ -178,7 +178,8 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
     check_support(cfg.rule, rule.supports, net)
     rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
     assert cfg.batch_size is not None
-    distributed.check_supported(rule, len(task.split("train")), cfg.batch_size)  # if world > 1
+    distributed.check_supported(rule, len(task.split("train")),
+                                rule.minibatch_size(cfg.batch_size))  # if world > 1
     return net, rule, rule.configure_optimizer(net, cfg.lr)
 
 
@@ -420,7 +421,8 @@ class _Session:
         device = next(net.parameters()).device
         net.train()
         ctx = EpochContext(
-            task=task, data=data, epoch=epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            task=task, data=data, epoch=epoch, epochs=cfg.epochs,
+            batch_size=self.rule.minibatch_size(cfg.batch_size),
             generator=g, optimizer=self.optimizer, lr=lr, device=device)
         own = self.rule.fit_epoch(net, ctx)
         if own is not None:
@@ -432,10 +434,11 @@ class _Session:
         order = torch.randperm(len(data), generator=g)
         total_loss, correct = 0.0, 0
         world = distributed.world_size()
-        batches = range(0, len(data), cfg.batch_size)
+        batch_size = ctx.batch_size
+        batches = range(0, len(data), batch_size)
         for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
                       desc=f"epoch {epoch}"):
-            index = order[i:i + cfg.batch_size]
+            index = order[i:i + batch_size]
             x = task.encode(data.inputs[index], generator=g).to(device)
             y = data.labels[index].to(device)
             if world > 1:  # distributed: this rank's shard (the batch is encoded whole, above)
@@ -452,7 +455,7 @@ class _Session:
                 value = distributed.all_reduce_sum([value * len(y)], device)[0] / len(index)
             if not math.isfinite(value):
                 raise TrainingError(
-                    f"the loss became {value} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
+                    f"the loss became {value} at epoch {epoch}, batch {i // batch_size + 1}; "
                     f"the last good checkpoint (epoch {epoch - 1}) is kept in "
                     f"{str(self.run_dir)!r}. Lower the learning rate (--lr) or clip gradients "
                     "(grad_clip) and train again"
@@ -521,7 +524,8 @@ class _Session:
         summary.update(extra)
         if "weight_updates" not in summary and type(self.rule).fit_epoch is LearningRule.fit_epoch:
             # the runner's own loop: one optimizer step per minibatch
-            n_train, batch = len(self.task.split("train")), cfg.batch_size or 1
+            n_train = len(self.task.split("train"))
+            batch = self.rule.minibatch_size(cfg.batch_size or 1)
             summary["weight_updates"] = cfg.epochs * math.ceil(n_train / batch)
         if distributed.is_main():
             write_json(self.run_dir / "summary.json", summary)
