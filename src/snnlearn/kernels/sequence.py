@@ -97,6 +97,8 @@ def _step_loop(neuron: Any, current: Tensor, state: Any, dt: float, w: Tensor | 
                 state = post
         else:
             z, state = neuron.step(x, state, dt)
+            if record and hasattr(state, "v"):  # no pre-reset value: the membrane after the step
+                us.append(state.v.detach())
         outs.append(z)
     empty = current.new_zeros(current.shape)
     out = torch.stack(outs) if outs else empty
