@@ -180,9 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--subtract-reset-as-hard", action="store_true",
                      help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
                           "no subtractive reset; see docs/nir.md)")
-    plot = add("plot", help="write a run's charts (curves, raster, membrane traces, firing "
-               "rates) to DIR/plots/*.svg and DIR/plots/index.html; for a compare folder, "
-               "every rule's, embedded in its report.html")
+    plot = add("plot", help="draw a run's figures (curves, raster, membrane traces, readout, "
+               "firing rates) as DIR/plots/*.png and *.pdf and DIR/plots/index.html; for a "
+               "compare folder, every rule's, embedded in its report.html (needs matplotlib: "
+               "pip install 'snnlearn[plot]')")
     plot.add_argument("dir", type=Path, help="the run folder (or `snnlearn compare` folder)")
     plot.add_argument("--samples", type=int, default=3,
                       help="test samples shown in the raster and traces (default 3)")
@@ -460,8 +461,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    """``snnlearn plot DIR``: the run's charts as SVG files and an index.html in DIR/plots."""
+    """``snnlearn plot DIR``: the run's figures as PNG and PDF files and an index.html."""
     from snnlearn.experiments.plots import plot_comparison, plot_run
+    from snnlearn.plot.figure import PlotDependencyError
 
     try:
         if args.samples < 1:
@@ -470,7 +472,7 @@ def _plot(args: argparse.Namespace) -> int:
             page = plot_comparison(args.dir)
         else:
             page = plot_run(args.dir, samples=args.samples)
-    except (OSError, ValueError, CheckpointError) as err:
+    except (OSError, ValueError, CheckpointError, PlotDependencyError) as err:
         return _fail(str(err), 1)
     print(f"plots of {args.dir} -> {page}")
     return 0
