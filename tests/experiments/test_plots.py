@@ -105,8 +105,8 @@ def test_plot_comparison_embeds_rasters(toy: str, tmp_path: Path) -> None:
     report = plot_comparison(tmp_path)  # plotting again rewrites the same report
     html = report.read_text()
     assert html == embedded
-    # the 4 comparison figures, then a raster and membrane traces per rule
-    assert len(_inline_svgs(html)) == 4 + 2 * 2
+    # the 4 comparison figures, then a raster, membrane traces and the readout per rule
+    assert len(_inline_svgs(html)) == 4 + 2 * 3
     assert "href='eprop/plots/index.html'" in html
     for name in ("val_accuracy", "loss", "test_accuracy", "activity"):
         for suffix in ("png", "pdf"):

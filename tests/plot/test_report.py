@@ -49,3 +49,10 @@ def test_figures_draw_each_rule_over_its_seeds() -> None:
     val = figs["val_accuracy"].axes[0]
     assert val.lines[0].get_ydata().tolist() == pytest.approx([80.5, 90.5])  # mean of 2 seeds
     assert [line.get_label() for line in val.lines] == ["bptt (n=2)", "eprop"]
+
+
+def test_rows_of_several_seeds_name_their_seed() -> None:
+    runs = [_seed(RUN, 0, 0.95), _seed(RUN, 1, 0.97), {**RUN, "rule": "eprop", "seed": 0}]
+    rows = comparison_markdown("t", runs).splitlines()[-3:]
+    assert [r.split(" | ")[0] for r in rows] == ["| bptt (seed 0)", "| bptt (seed 1)", "| eprop"]
+    assert "<td>bptt (seed 1)</td>" in comparison_html("t", runs, charts=[])

@@ -10,7 +10,8 @@ For a run folder, ``RUN_DIR/plots/`` receives each figure as ``<name>.png`` and 
 For a comparison folder (one with ``comparison.json``), :func:`write_report` writes
 ``figures/<name>.png`` and ``.pdf`` (validation accuracy and loss per epoch, test accuracy per
 rule, accuracy against activity; each rule the mean ± sd over its seeds) and ``report.html``;
-:func:`plot_comparison` also plots every rule's run and embeds its raster and membrane traces.
+:func:`plot_comparison` also plots every rule's run and embeds its raster, membrane traces and
+readout.
 Without matplotlib the report keeps its table and says how to install it.
 """
 
@@ -46,7 +47,7 @@ __all__ = ["RATE_SAMPLES", "plot_run", "plot_comparison", "sample_figures", "wri
 RATE_SAMPLES = 256
 """Test samples over which the firing rates are averaged."""
 _SEED_STRIDE = 1_000_003  # as the runner: generator (seed, 0) is the evaluation encoding's
-_EMBEDDED = ("raster", "membrane")  # each rule's figures of test sample 0 in the report
+_EMBEDDED = ("raster", "membrane", "readout")  # each rule's figures of test sample 0, embedded
 
 
 def _v_th(layer: torch.nn.Module) -> float | None:

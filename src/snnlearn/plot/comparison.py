@@ -55,7 +55,7 @@ def accuracy_bars(accuracy: Mapping[str, Sequence[float]], *,
         ax.set_xlim(-0.6, len(rules) - 0.4)
         percent_axis(ax, [], label="test accuracy (%)", from_zero=True)
         ax.grid(axis="x", visible=False)
-        ax.set_title(f"{title} ({_seeds_note([len(v) for _, v in rules])})")
+        ax.set_title(f"{title}\n({_seeds_note([len(v) for _, v in rules])})")
     return fig
 
 

@@ -32,8 +32,9 @@ def _as_matrix(spikes: Tensor, name: str) -> Tensor:
 
 
 def _tick_area(panel_points: float, n: int) -> float:
-    """The marker area (points²) of a tick as tall as one row of ``n`` in the panel, 1-8 pt."""
-    return max(1.0, min(8.0, 0.8 * panel_points / max(n, 1))) ** 2
+    """The marker area (points²) of a tick as tall as one row of ``n`` in the panel, 2.5-8 pt
+    (a tick may cover a few rows of a large layer, never shrink to a dot)."""
+    return max(2.5, min(8.0, 0.8 * panel_points / max(n, 1))) ** 2
 
 
 def spike_raster(layers: Sequence[tuple[str, Tensor]], *, dt: float,
@@ -83,7 +84,7 @@ def spike_raster(layers: Sequence[tuple[str, Tensor]], *, dt: float,
             if len(idx):
                 ax.scatter(((idx[:, 0] + 1) * dt * 1e3).tolist(), idx[:, 1].tolist(),
                            marker="|", s=_tick_area(72 * (height - 1.2) * share / sum(shares), n),
-                           linewidths=0.8, color=colour)
+                           linewidths=1.0, color=colour)
             ax.set_ylim(n - 0.5, -0.5)  # neuron 0 at the top
             ax.set_ylabel(f"{name}\n({n} units)")
             ax.grid(False)

@@ -37,6 +37,15 @@ def _cells(run: Mapping[str, Any]) -> list[str]:
     return [fmt.format(run[key]) if run.get(key) is not None else "—" for key, _, fmt in COLUMNS]
 
 
+def _names(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each record's row name: its rule, with its seed where the rule has several records."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[str(r["rule"])] = counts.get(str(r["rule"]), 0) + 1
+    return [f"{r['rule']} (seed {r['seed']})" if counts[str(r["rule"])] > 1 and "seed" in r
+            else str(r["rule"]) for r in runs]
+
+
 def comparison_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table: one row per rule, the columns of :data:`COLUMNS`.
 
@@ -48,7 +57,8 @@ def comparison_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     """
     head = "| rule | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     rule = "|---" * (len(COLUMNS) + 1) + "|"
-    rows = [f"| {r['rule']} | " + " | ".join(_cells(r)) + " |" for r in runs]
+    rows = [f"| {name} | " + " | ".join(_cells(r)) + " |"
+            for name, r in zip(_names(runs), runs, strict=True)]
     return "\n".join([f"# Comparison on `{task}`", "", head, rule, *rows])
 
 
@@ -114,8 +124,9 @@ def comparison_html(task: str, runs: Sequence[Mapping[str, Any]], *,
     """
     header = "".join(f"<th>{escape(h)}</th>" for _, h, _ in COLUMNS)
     body = "".join(
-        f"<tr><td>{escape(str(r['rule']))}</td>"
-        + "".join(f"<td>{escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in runs
+        f"<tr><td>{escape(name)}</td>"
+        + "".join(f"<td>{escape(c)}</td>" for c in _cells(r)) + "</tr>"
+        for name, r in zip(_names(runs), runs, strict=True)
     )
     shown = (f"<div class='charts'>{''.join(f'<div>{c}</div>' for c in charts)}</div>"
              if charts is not None else f"<p class='hint'>{escape(INSTALL_HINT)}</p>")
