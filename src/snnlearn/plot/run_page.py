@@ -13,7 +13,7 @@ __all__ = ["run_page_html", "PAGE_STYLE"]
 PAGE_STYLE = ("body{font-family:sans-serif;margin:2em;color:#222}"
               "table{border-collapse:collapse;margin-bottom:1em}"
               "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-              "td:first-child,th:first-child{text-align:left}"
+              "td:first-child,th:first-child{text-align:left;white-space:nowrap}"
               ".charts{display:flex;flex-wrap:wrap}.charts>div{margin:8px}"
               ".charts svg{display:block;max-width:100%;height:auto}h2{margin-top:1.5em}"
               ".hint{color:#a00}")
