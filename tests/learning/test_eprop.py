@@ -312,12 +312,16 @@ def test_eprop_is_a_learning_rule_named_eprop():
                                             traces="factorized")
 
 
+@pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "alif"])
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_factorized_traces_are_bptt_where_the_reset_is_detached_and_exact_traces_otherwise(
-        recurrent):
+        recurrent, adaptive):
     # one feed-forward hidden layer with a detached reset: the canonical factorised trace is
-    # the BPTT gradient; with recurrence it equals the per-synapse traces (same approximation)
+    # the BPTT gradient; with recurrence it equals the per-synapse traces (same approximation);
+    # for ALIF the adaptation trace, folded into one reverse scan, gives the same gradients
     neuron = LIFParams(tau_mem=10e-3, tau_syn=5e-3, detach_reset=True)
+    if adaptive:
+        neuron = ALIFParams(lif=neuron, tau_adapt=30e-3, adaptation=1.5)
     net, x, labels = problem(neuron, recurrent=recurrent)
     loss_fn = lambda r: per_step_ce(r.outputs, labels)  # noqa: E731
     fast = eprop_grads(net, x, loss_fn, traces="factorized")

@@ -9,7 +9,6 @@ with the command that continues the run.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
@@ -64,6 +63,7 @@ def _rule_option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
+BENCH_WORKLOADS = ("steps", "open-neuromorphic", "rules")
 COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export", "plot", "bench")
 
 
@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--recompute", action="store_true",
                     help="also score the saved best-validation model on the test split again "
                          "(recomputed_test_accuracy; equals test_accuracy)")
+    ev.add_argument("--neurobench", action="store_true",
+                    help="also run NeuroBench's metrics (footprint, connection and activation "
+                         "sparsity, synaptic operations, membrane updates) on the test split "
+                         "(needs the neurobench extra)")
     lst = add("list", help="list every task, rule and neuron id with a description")
     lst.add_argument("--matrix", action="store_true",
                      help="also print every rule's support matrix (synapses, neurons, ...)")
@@ -166,13 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="shapes to run (default: the device's shapes in BENCHMARKS.md)")
     bench.add_argument("--repeats", type=int, default=10, help="timed steps per library and "
                        "shape (default 10)")
+    bench.add_argument("--workloads", type=_names, default=["steps"],
+                       help="comma-separated, any of steps (the BENCHMARKS.md shapes), "
+                            "open-neuromorphic (Linear + LIF, B=16, T=500, N=16384, forward + "
+                            "backward, peak memory), rules (seconds per epoch of every gradient "
+                            "rule, ratio to BPTT); default steps")
+    bench.add_argument("--rules", type=_names, default=None,
+                       help="rules of the rules workload (default: every gradient rule)")
     bench.add_argument("--out", type=Path, help="output folder (default runs/bench-<device>)")
     exp = add("export", help="write a run's best-validation network as a NIR graph")
     exp.add_argument("dir", type=Path, help="the run folder")
     exp.add_argument("--nir", required=True, type=Path, help="the .nir file to write")
     exp.add_argument("--subtract-reset-as-hard", action="store_true",
                      help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
-                          "no subtractive reset; see docs/nir.md)")
+                          "no subtractive reset; train with --reset hard instead; see "
+                          "docs/nir.md)")
+    exp.add_argument("--nir-target", default="exact",
+                     choices=("exact", "snntorch", "norse", "spikingjelly"),
+                     help="the reader the graph is written for (default exact: snnlearn's own "
+                          "integration; peers: forward Euler at their dt, see docs/nir.md)")
+    exp.add_argument("--peer-dt", type=float, help="the dt (s) the peer will simulate with "
+                     "(default: its importer's default)")
     plot = add("plot", help="draw a run's figures (curves, raster, membrane traces, readout, "
                "firing rates) as DIR/plots/*.png and *.pdf and DIR/plots/index.html; for a "
                "compare folder, every rule's, embedded in its report.html (needs matplotlib: "
@@ -371,8 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = dict(read_summary(args.dir))
             if args.recompute:
                 summary["recomputed_test_accuracy"] = _recompute(args.dir)
+            if args.neurobench:
+                from snnlearn.neurobench import run_metrics
+
+                summary["neurobench"] = run_metrics(args.dir)
             print(json.dumps(summary, indent=2))
-        except (OSError, ValueError) as err:
+        except (ImportError, OSError, ValueError) as err:
             return _fail(str(err), 1)
         return 0
     run_dir: Path = args.dir if args.command == "resume" else Path(".")
@@ -494,26 +516,17 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph."""
-    from snnlearn.experiments.checkpoint import CHECKPOINT_NAME, load_checkpoint
-    from snnlearn.experiments.runner import load_network
-    from snnlearn.export import to_nir
+    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph,
+    and the graph's accuracy re-simulated on the test split when the task's data are here."""
+    from snnlearn.export.run import export_run
 
-    run_dir: Path = args.dir
     try:
-        if not run_dir.is_dir():
-            raise ValueError(f"run folder {str(run_dir)!r} does not exist; pass a folder made "
-                             "by `snnlearn train`")
-        ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
-        net, _ = load_network(run_dir)
-        graph = to_nir(net, dt=net.dt,
-                       subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse")
-        importlib.import_module("nir").write(args.nir, graph)
+        print(export_run(args.dir, args.nir, target=args.nir_target, peer_dt=args.peer_dt,
+                         subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse"))
     except (ImportError, OSError, RuntimeError, KeyError, ValueError) as err:
         message = str(err).replace("subtract_reset='as_hard'", "--subtract-reset-as-hard")
+        message = message.replace("target=", "--nir-target ")
         return _fail(message, 2)
-    print(f"exported {run_dir} (epoch {ckpt['best_epoch']}, {len(net.layers)} layers) -> "
-          f"{args.nir}")
     return 0
 
 
@@ -548,6 +561,7 @@ def _bench(args: argparse.Namespace) -> int:
     import torch
 
     from snnlearn import bench
+    from snnlearn.experiments import registry
     from snnlearn.experiments.runner import check_device
 
     try:
@@ -560,11 +574,22 @@ def _bench(args: argparse.Namespace) -> int:
         shapes = [bench.parse_shape(s) for s in args.shapes] if args.shapes else list(defaults)
         if args.repeats < 1:
             raise ValueError(f"repeats must be an int >= 1, got {args.repeats}")
+        workloads = list(dict.fromkeys(args.workloads))
+        unknown = [w for w in workloads if w not in BENCH_WORKLOADS]
+        if unknown or not workloads:
+            raise ValueError(f"unknown workload(s) {', '.join(map(repr, unknown))}; valid "
+                             f"workloads: {', '.join(BENCH_WORKLOADS)}")
+        from snnlearn.bench.rules import GRADIENT_RULES
+
+        rules = list(args.rules or GRADIENT_RULES)
+        for rule_id in rules:
+            registry.check_rule_id(rule_id)
     except ValueError as err:
         return _fail(str(err), 2)
     out: Path = args.out or Path("runs") / f"bench-{args.device}"
     command = (f"{PROG} bench --device {args.device} --peers {','.join(peers) or repr('')} "
-               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} --out {out}")
+               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} "
+               f"--workloads {','.join(workloads)} --out {out}")
     for name in peers:
         if not bench.peer_installed(name):
             print(f"{name}: skipped (not installed)", file=sys.stderr)
@@ -576,18 +601,44 @@ def _bench(args: argparse.Namespace) -> int:
                       f"{r['step_ms']:.2f} ms/step, firing rate {r['firing_rate']:.4f}",
                       file=sys.stderr)
 
-    peaks = bench.measure_peaks(args.device)
-    records = bench.run_bench(shapes, peers=peers, device=args.device, repeats=args.repeats,
-                              peaks=peaks, on_record=report)
     device = (torch.cuda.get_device_name() if args.device == "cuda"
               else f"{platform.processor() or platform.machine()}, "
                    f"{torch.get_num_threads()} torch threads")
-    table = bench.to_markdown(records, peaks)
+    sections, payload = [], {}
+    if "steps" in workloads:
+        peaks = bench.measure_peaks(args.device)
+        records = bench.run_bench(shapes, peers=peers, device=args.device,
+                                  repeats=args.repeats, peaks=peaks, on_record=report)
+        payload["steps"] = records
+        sections.append("## Training step (BENCHMARKS.md shapes)\n\n"
+                        + bench.to_markdown(records, peaks))
+    if "open-neuromorphic" in workloads:
+        from snnlearn.bench.open_neuromorphic import on_markdown, run_open_neuromorphic
+
+        backends = ("triton", "torch") if args.device == "cuda" else ("cpu", "torch")
+        on = run_open_neuromorphic(backends=backends, peers=peers, device=args.device,
+                                   repeats=args.repeats, warmup=2)
+        payload["open_neuromorphic"] = on
+        sections.append("## Open Neuromorphic workload (Linear + LIF, forward + backward)\n\n"
+                        + on_markdown(on))
+    if "rules" in workloads:
+        from snnlearn.bench.rules import rules_markdown, run_rules
+
+        def show(r: dict[str, Any]) -> None:
+            print(f"{r['network']} {r['neuron']} {r['rule']}: "
+                  f"{r['seconds'] if r['seconds'] is not None else r['refused']}",
+                  file=sys.stderr, flush=True)
+
+        per_rule = run_rules(rules, device=args.device, on_record=show)
+        payload["rules"] = per_rule
+        sections.append("## Seconds per training epoch of every gradient rule\n\n"
+                        + rules_markdown(per_rule))
+    table = "\n\n".join(sections)
     text = (f"# snnlearn bench\n\n- date: {datetime.datetime.now().isoformat(timespec='seconds')}"
             f"\n- device: {args.device} ({device}); torch {torch.__version__}\n"
             f"- command: `{command}`\n\n{table}\n")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / "bench.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / "bench.md").write_text(text)
     print(table)
     print(f"-> {out}/bench.json, bench.md")

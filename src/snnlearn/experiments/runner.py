@@ -43,6 +43,7 @@ from snnlearn.experiments.checkpoint import (
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
+from snnlearn.export.run import task_shape
 from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
 from snnlearn.layers.spiking import NeuronParams
 from snnlearn.learning import LearningRule
@@ -486,6 +487,7 @@ class _Session:
                 "best_val_accuracy": state.best_val_accuracy,
                 "best_val_loss": state.best_val_loss, "history": state.history,
                 "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
+                "task_shape": task_shape(self.task),  # to rebuild the net without the data
             })
             with (self.run_dir / "metrics.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")
