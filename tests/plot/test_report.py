@@ -56,3 +56,5 @@ def test_rows_of_several_seeds_name_their_seed() -> None:
     rows = comparison_markdown("t", runs).splitlines()[-3:]
     assert [r.split(" | ")[0] for r in rows] == ["| bptt (seed 0)", "| bptt (seed 1)", "| eprop"]
     assert "<td>bptt (seed 1)</td>" in comparison_html("t", runs, charts=[])
+    labelled = comparison_markdown("t", [{**runs[0], "label": "bptt s0"}]).splitlines()[-1]
+    assert labelled.startswith("| bptt s0 |")

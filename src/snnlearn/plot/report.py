@@ -38,11 +38,13 @@ def _cells(run: Mapping[str, Any]) -> list[str]:
 
 
 def _names(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each record's row name: its rule, with its seed where the rule has several records."""
+    """Each record's row name: its ``label`` if it has one, else its rule, with its seed where
+    the rule has several records."""
     counts: dict[str, int] = {}
     for r in runs:
         counts[str(r["rule"])] = counts.get(str(r["rule"]), 0) + 1
-    return [f"{r['rule']} (seed {r['seed']})" if counts[str(r["rule"])] > 1 and "seed" in r
+    return [str(r["label"]) if "label" in r
+            else f"{r['rule']} (seed {r['seed']})" if counts[str(r["rule"])] > 1 and "seed" in r
             else str(r["rule"]) for r in runs]
 
 
