@@ -58,3 +58,8 @@ def test_rows_of_several_seeds_name_their_seed() -> None:
     assert "<td>bptt (seed 1)</td>" in comparison_html("t", runs, charts=[])
     labelled = comparison_markdown("t", [{**runs[0], "label": "bptt s0"}]).splitlines()[-1]
     assert labelled.startswith("| bptt s0 |")
+
+
+def test_figures_of_a_comparison_whose_runs_all_failed_are_empty() -> None:
+    figs = comparison_figures([{"rule": "bptt", "error": "boom"}])
+    assert not figs["test_accuracy"].axes[0].patches and not figs["loss"].axes[0].lines
