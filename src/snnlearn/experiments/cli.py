@@ -15,22 +15,13 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from snnlearn.experiments import registry
-from snnlearn.experiments.checkpoint import CheckpointError
-from snnlearn.experiments.compare import compare, compare_activity
+# torch is imported by the commands that need it, not here: `--help` and `--version` stay fast
 from snnlearn.experiments.config import DEVICES, Config, read_toml
-from snnlearn.experiments.runner import (
-    DeviceUnavailableError,
-    Result,
-    TrainingError,
-    check_device,
-    default_run_dir,
-    read_summary,
-    resume,
-    run,
-)
+
+if TYPE_CHECKING:
+    from snnlearn.experiments.runner import Result
 
 __all__ = ["main", "build_parser"]
 
@@ -139,10 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task-option", action="append", type=_rule_option, metavar="KEY=VALUE",
                        help="a task option (repeatable), e.g. --task-option n_steps=200")
     _add_config_flags(train)
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    train.add_argument("--no-progress", action="store_true", help="one plain line per epoch "
+                       "instead of progress bars (the default without a terminal)")
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
-    res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    res.add_argument("--no-progress", action="store_true", help="one plain line per epoch "
+                     "instead of progress bars (the default without a terminal)")
     cmp = add("compare", help="train several rules on one task; writes comparison.json, "
               ".md and report.html")
     cmp.add_argument("--task", required=True, help="task id (see `snnlearn list`)")
@@ -198,9 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "integration; peers: forward Euler at their dt, see docs/nir.md)")
     exp.add_argument("--peer-dt", type=float, help="the dt (s) the peer will simulate with "
                      "(default: its importer's default)")
-    plot = add("plot", help="write a run's charts (curves, raster, membrane traces, firing "
-               "rates) to DIR/plots/*.svg and DIR/plots/index.html; for a compare folder, "
-               "every rule's, embedded in its report.html")
+    plot = add("plot", help="draw a run's figures (curves, raster, membrane traces, readout, "
+               "firing rates) as DIR/plots/*.png and *.pdf and DIR/plots/index.html; for a "
+               "compare folder, every rule's, embedded in its report.html (needs matplotlib: "
+               "pip install 'snnlearn[plot]')")
     plot.add_argument("dir", type=Path, help="the run folder (or `snnlearn compare` folder)")
     plot.add_argument("--samples", type=int, default=3,
                       help="test samples shown in the raster and traces (default 3)")
@@ -289,6 +283,8 @@ def _config(args: argparse.Namespace) -> Config:
     if args.rule_option:
         overrides["rule_options"] = {**base.get("rule_options", {}), **dict(args.rule_option)}
     if args.task is None and "task" not in base:
+        from snnlearn.experiments import registry
+
         raise ValueError(
             "no task given; use --task <id> or a --config file with task = \"<id>\" "
             f"(valid tasks: {', '.join(sorted(registry.TASKS))})"
@@ -300,6 +296,7 @@ def _recompute(run_dir: Path) -> float:
     """The test accuracy of the run's saved model, simulated again from the run folder."""
     import torch
 
+    from snnlearn.experiments import registry
     from snnlearn.experiments.runner import evaluate, load_network
 
     net, cfg = load_network(run_dir)
@@ -326,6 +323,8 @@ def _summary_line(obj: object) -> str:
 
 def _list(matrix: bool = False) -> str:
     """Every id under a heading for its kind, each with a one-line description."""
+    from snnlearn.experiments import registry
+
     def entry(name: str, target: object) -> str:
         line = _summary_line(target)
         return f"{name:<16} {line}" if line else name
@@ -363,6 +362,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         return _fail(str(err), 2)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    from snnlearn.experiments.checkpoint import CheckpointError
+    from snnlearn.experiments.runner import (
+        DeviceUnavailableError,
+        TrainingError,
+        check_device,
+        default_run_dir,
+        read_summary,
+        resume,
+        run,
+    )
+
     if args.command == "list":
         print(_list(args.matrix))
         return 0
@@ -395,11 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_dir = default_run_dir(cfg)
     except ValueError as err:
         return _fail(str(err), 2)
+    # progress bars on a terminal; otherwise (a log file, --no-progress) one line per epoch
+    bars = not args.no_progress and sys.stderr.isatty()
+    on_epoch = None if bars else _epoch_printer(run_dir)
     try:
         if args.command == "train":
-            result = run(cfg, progress=not args.no_progress)
+            result = run(cfg, on_epoch=on_epoch, progress=bars)
         else:
-            result = resume(run_dir, progress=not args.no_progress)
+            result = resume(run_dir, on_epoch=on_epoch, progress=bars)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; continue the run with `{PROG} resume {run_dir}`",
               file=sys.stderr)
@@ -411,11 +424,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ModuleNotFoundError, ValueError) as err:
         # a task's data missing or malformed on disk, or an optional dependency not installed
         return _fail(str(err), 1)
-    print(_report(result))
+    if _rank_zero():
+        print(_report(result))
     return 0
 
 
+def _rank_zero() -> bool:
+    """Whether this process prints: not under torchrun, or its rank 0 (``RANK``/``LOCAL_RANK``)."""
+    import os
+
+    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
+    return rank.strip() in ("", "0")
+
+
+def _epoch_line(record: dict[str, Any], epochs: int | None) -> str:
+    """One plain line of an epoch's metrics record (no carriage return, no escape code).
+
+    Example:
+        >>> _epoch_line({"epoch": 2, "train_loss": 0.51234, "train_accuracy": 0.8,
+        ...     "val_accuracy": 0.75, "epoch_seconds": 3.21}, 5)
+        'epoch 2/5: train loss 0.5123, train accuracy 80.0%, val accuracy 75.0%, 3.2 s'
+    """
+    parts = [f"train loss {record['train_loss']:.4g}"]
+    for key in ("train_accuracy", "val_accuracy"):
+        if isinstance(record.get(key), (int, float)):
+            parts.append(f"{key.replace('_', ' ')} {100 * record[key]:.1f}%")
+    parts.append(f"{record['epoch_seconds']:.1f} s")
+    total = f"/{epochs}" if epochs else ""
+    return f"epoch {record['epoch']}{total}: " + ", ".join(parts)
+
+
+def _epoch_printer(run_dir: Path) -> Any:
+    """An ``on_epoch`` callback printing :func:`_epoch_line` to stderr, where the progress bars
+    go (stdout keeps the result line alone); rank 0 alone prints."""
+    def show(record: dict[str, Any]) -> None:
+        if not _rank_zero():
+            return
+        try:  # the resolved epochs, which the runner wrote before the first epoch
+            epochs = json.loads((run_dir / "config.json").read_text()).get("epochs")
+        except (OSError, ValueError):
+            epochs = None
+        print(_epoch_line(record, epochs), file=sys.stderr, flush=True)
+
+    return show
+
+
 def _compare(args: argparse.Namespace) -> int:
+    from snnlearn.experiments import registry
+    from snnlearn.experiments.compare import compare, compare_activity
+    from snnlearn.experiments.runner import check_device
+
     try:
         if args.epochs is not None and args.epochs < 1:
             raise ValueError(f"epochs must be an int >= 1, got {args.epochs}")
@@ -473,8 +531,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    """``snnlearn plot DIR``: the run's charts as SVG files and an index.html in DIR/plots."""
+    """``snnlearn plot DIR``: the run's figures as PNG and PDF files and an index.html."""
+    from snnlearn.experiments.checkpoint import CheckpointError
     from snnlearn.experiments.plots import plot_comparison, plot_run
+    from snnlearn.plot.figure import PlotDependencyError
 
     try:
         if args.samples < 1:
@@ -483,7 +543,7 @@ def _plot(args: argparse.Namespace) -> int:
             page = plot_comparison(args.dir)
         else:
             page = plot_run(args.dir, samples=args.samples)
-    except (OSError, ValueError, CheckpointError) as err:
+    except (OSError, ValueError, CheckpointError, PlotDependencyError) as err:
         return _fail(str(err), 1)
     print(f"plots of {args.dir} -> {page}")
     return 0
@@ -501,6 +561,8 @@ def _bench(args: argparse.Namespace) -> int:
     import torch
 
     from snnlearn import bench
+    from snnlearn.experiments import registry
+    from snnlearn.experiments.runner import check_device
 
     try:
         if args.device not in DEVICES:

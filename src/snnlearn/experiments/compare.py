@@ -3,12 +3,13 @@
 Each rule is trained in its own run folder ``OUT/<rule>`` (a finished run is reused, an
 interrupted one resumed), by default in a fresh Python process so that peak memory is measured
 per rule. The results are gathered into ``comparison.json``, ``comparison.md`` and a
-self-contained ``report.html`` (tables and inline SVG charts: validation accuracy and training
-loss per epoch, accuracy against spikes per sample).
+self-contained ``report.html`` (the table and matplotlib figures, also written to ``figures/`` as
+PNG and PDF: validation accuracy and training loss per epoch, test accuracy per rule, accuracy
+against spikes per sample).
 
 :func:`compare_activity` sweeps the activity regulariser instead (``OUT/<rule>-reg<strength>``
-per run) and adds ``tradeoff.md`` and ``tradeoff.svg``: test accuracy against spikes per sample,
-the energy/performance trade-off, also drawn in the report.
+per run) and adds ``tradeoff.md`` and ``tradeoff.png``/``.pdf``: test accuracy against spikes per
+sample, the energy/performance trade-off, also drawn in the report.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
-from snnlearn.plot.report import comparison_html, comparison_markdown
-from snnlearn.plot.tradeoff import tradeoff_chart, tradeoff_markdown
+from snnlearn.plot.report import comparison_markdown
+from snnlearn.plot.tradeoff import tradeoff_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -127,14 +128,14 @@ def compare(
 def _embed_plots(out: Path) -> None:
     """Add each run's raster and membrane traces to ``report.html`` (``snnlearn plot`` pages).
 
-    Plotting needs each run's checkpoint; a run that cannot be plotted keeps the plain report
-    (its table row and curves are already written), with a warning.
+    Plotting needs each run's checkpoint and matplotlib; without them the report keeps its
+    table (and its figures, with matplotlib), with a warning.
     """
     from snnlearn.experiments.plots import plot_comparison
 
     try:
         plot_comparison(out)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as err:
         logger.warning("report.html without rasters: %s", " ".join(str(err).split()))
 
 
@@ -143,7 +144,9 @@ def _write(out: Path, task: str, seed: int, epochs: int | None,
     payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
     (out / "comparison.json").write_text(json.dumps(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, records) + "\n")
-    (out / "report.html").write_text(comparison_html(task, records))
+    from snnlearn.experiments.plots import write_report
+
+    write_report(out, task, records)
 
 
 def compare_activity(
@@ -156,8 +159,8 @@ def compare_activity(
 
     Writes what :func:`compare` writes (one table row and chart point per run, labelled
     ``<rule> reg=<strength>``) plus ``tradeoff.md`` (activity_reg, test accuracy, spikes and
-    synaptic operations per sample) and ``tradeoff.svg`` (test accuracy against spikes per
-    sample, one marker per run), which the report also shows.
+    synaptic operations per sample) and ``tradeoff.png``/``.pdf`` (test accuracy against spikes
+    per sample, one marker per run), which the report also shows.
 
     Args:
         task: task id.
@@ -217,12 +220,6 @@ def _write_sweep(out: Path, task: str, seed: int, epochs: int | None,
     (out / "comparison.json").write_text(json.dumps(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, labelled) + "\n")
     (out / "tradeoff.md").write_text(tradeoff_markdown(task, records) + "\n")
-    chart = tradeoff_chart(records)
-    (out / "tradeoff.svg").write_text(chart + "\n")
-    html = comparison_html(task, labelled)
-    end = "</div></body></html>"  # the report's chart row closes its page
-    if html.endswith(end):
-        html = html[: -len(end)] + chart + end
-    else:
-        html = html.replace("</body>", f"<div>{chart}</div></body>")
-    (out / "report.html").write_text(html)
+    from snnlearn.experiments.plots import write_report
+
+    write_report(out, task, labelled, tradeoff=records)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from snnlearn.experiments import registry
-
 __all__ = ["Config", "DEVICES", "with_defaults"]
 
 Device = Literal["cpu", "cuda"]
@@ -223,6 +221,8 @@ class Config:
     rule_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        from snnlearn.experiments import registry  # imports torch: not before a Config is made
+
         registry.check_task_id(self.task)
         registry.check_rule_id(self.rule)
         if self.neuron is not None:
