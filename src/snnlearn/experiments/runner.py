@@ -42,6 +42,8 @@ from snnlearn.experiments.checkpoint import (
 )
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
+from snnlearn.experiments.lock import run_lock
+from snnlearn.experiments.runfiles import check_fresh_folder, json_text
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
 from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
 from snnlearn.layers.spiking import NeuronParams
@@ -261,13 +263,16 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
     if cfg.tensorboard:
         check_tensorboard()
     run_dir = default_run_dir(cfg)
-    with distributed.session(cfg.distributed, cfg.device):  # a no-op unless cfg.distributed
+    with (distributed.session(cfg.distributed, cfg.device),  # a no-op unless cfg.distributed
+          run_lock(run_dir, enabled=distributed.is_main())):  # one process per run folder
         held = [n for n in (CHECKPOINT_NAME, "summary.json") if (run_dir / n).exists()]
         if distributed.any_rank(bool(held)):  # every rank refuses together
             raise FileExistsError(
                 f"{str(run_dir)!r} already holds a run ({held[0] if held else CHECKPOINT_NAME}); "
                 f"continue it with `snnlearn resume {run_dir}` or choose another --out"
             )
+        if distributed.is_main():
+            check_fresh_folder(run_dir)
         task = registry.make_task(cfg.task, cfg.task_options)
         cfg = resolve_config(cfg, task)
         net, rule, optimizer = _build(cfg, task)
@@ -317,7 +322,8 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     check_device(cfg.device)
     if cfg.tensorboard:
         check_tensorboard()
-    with distributed.session(cfg.distributed, cfg.device):  # every rank reads the checkpoint
+    with (distributed.session(cfg.distributed, cfg.device),  # every rank reads the checkpoint
+          run_lock(run_dir, enabled=distributed.is_main())):
         task = registry.make_task(cfg.task, cfg.task_options)
         net, rule, optimizer = _build(cfg, task)
         net.load_state_dict(ckpt["model"])
@@ -488,7 +494,7 @@ class _Session:
                 "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
             })
             with (self.run_dir / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(json_text(record) + "\n")
             if self.log is not None:
                 self.log.epoch(record)
         distributed.barrier()
