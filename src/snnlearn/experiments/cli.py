@@ -24,6 +24,7 @@ from snnlearn.experiments.checkpoint import CheckpointError
 from snnlearn.experiments.compare import compare, compare_activity
 from snnlearn.experiments.config import DEVICES, Config, read_toml
 from snnlearn.experiments.lock import RunLockedError
+from snnlearn.experiments.preflight import MemoryBudgetError
 from snnlearn.experiments.runner import (
     DeviceUnavailableError,
     Result,
@@ -416,7 +417,7 @@ def _main(argv: list[str]) -> int:
         print(f"{PROG}: interrupted; continue the run with `{PROG} resume {run_dir}`",
               file=sys.stderr)
         return 130
-    except DeviceUnavailableError as err:
+    except (DeviceUnavailableError, MemoryBudgetError) as err:
         return _fail(str(err), 2)
     except (CheckpointError, FileExistsError, TrainingError, RunLockedError) as err:
         return _fail(str(err), 1)

@@ -43,6 +43,7 @@ from snnlearn.experiments.checkpoint import (
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
 from snnlearn.experiments.lock import run_lock
+from snnlearn.experiments.preflight import check_memory
 from snnlearn.experiments.runfiles import check_fresh_folder, json_text
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
 from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
@@ -161,10 +162,10 @@ def _generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * _SEED_STRIDE + epoch)
 
 
-def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
-    assert cfg.hidden is not None and cfg.neuron is not None and cfg.lr is not None  # narrowing
+def _network(cfg: Config, task: Task, device: str) -> Network:
+    assert cfg.hidden is not None and cfg.neuron is not None  # narrowing
     layers = cfg.layers
-    net = build_network(
+    return build_network(
         task.n_in, cfg.hidden, task.n_out, dt=task.dt,
         neuron=_neuron_params(cfg.neuron, task.defaults.neuron, cfg.reset),
         readout=task.defaults.readout, recurrent=bool(cfg.recurrent),
@@ -173,8 +174,24 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
         layers=None if layers is None else [dict(spec) for spec in layers],
         in_shape=task.in_shape if layers is not None else None, dale=cfg.dale,
         graded=cfg.graded,
-        generator=torch.Generator().manual_seed(cfg.seed),
-    ).to(cfg.device)
+        generator=torch.Generator().manual_seed(cfg.seed), device=device,
+    )
+
+
+def _preflight(cfg: Config, task: Task) -> int:
+    """Refuse a run that cannot fit in memory; return the evaluation chunk that fits."""
+    assert cfg.batch_size is not None
+    what = (f"--hidden {','.join(map(str, cfg.hidden or []))}" if cfg.layers is None
+            else f"{len(cfg.layers)} layer specs")
+    what += f", {task.n_in} inputs" + (f", --max-delay {cfg.delays}" if cfg.delays else "")
+    return check_memory(lambda: _network(cfg, task, "meta"), n_steps=task.n_steps,
+                        batch_size=cfg.batch_size, device=cfg.device, eval_batch=EVAL_BATCH,
+                        what=what)
+
+
+def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
+    assert cfg.lr is not None  # narrowing
+    net = _network(cfg, task, "cpu").to(cfg.device)
     rule = registry.make_rule(cfg.rule, cfg.rule_options)
     check_support(cfg.rule, rule.supports, net)
     rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
@@ -199,6 +216,7 @@ def _fan_outs(net: Network) -> list[int]:
 def evaluate(
     net: Network, task: Task, data: TaskData, *, seed: int,
     simulate: Callable[[Network, Tensor], Rollout] = unroll, rule: LearningRule | None = None,
+    chunk: int = EVAL_BATCH,
 ) -> Evaluation:
     """Accuracy, hidden spikes and synaptic events per sample of ``net`` on ``data``.
 
@@ -210,7 +228,8 @@ def evaluate(
     runner passes the rule's own ``simulate`` so that a rule with its own model of the dynamics,
     such as EventProp's exact event times, is evaluated with the model it trained) under
     ``torch.no_grad``. The encoding uses a generator seeded from
-    ``seed`` alone, so the result is deterministic.
+    ``seed`` alone, so the result is deterministic. Samples are encoded ``EVAL_BATCH`` at a
+    time and simulated ``chunk`` at a time (the runner lowers ``chunk`` where memory is short).
     Synaptic events count input spikes times the fan-out of the first layer, plus each hidden
     layer's spikes times the fan-out of the next layer and of its own recurrent synapses.
     """
@@ -223,16 +242,18 @@ def evaluate(
     net.eval()
     with torch.no_grad():
         for i in range(0, len(data), EVAL_BATCH):
-            x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
-            rollout = simulate(net, x)
-            labels = data.labels[i:i + EVAL_BATCH].to(device)
-            correct += int((task.predict(rollout.outputs) == labels).sum())
-            loss += float(task.loss(rollout.outputs, labels)) * len(labels)
-            synops += float(x.sum()) * first.synapse.fan_out
-            for z, fan in zip(rollout.spikes, fan_outs, strict=False):
-                count = float(z.sum())
-                spikes += count
-                synops += count * fan
+            encoded = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g)
+            for j in range(0, encoded.shape[1], chunk):
+                x = encoded[:, j:j + chunk].to(device)
+                rollout = simulate(net, x)
+                labels = data.labels[i + j:i + min(j + chunk, encoded.shape[1])].to(device)
+                correct += int((task.predict(rollout.outputs) == labels).sum())
+                loss += float(task.loss(rollout.outputs, labels)) * len(labels)
+                synops += float(x.sum()) * first.synapse.fan_out
+                for z, fan in zip(rollout.spikes, fan_outs, strict=False):
+                    count = float(z.sum())
+                    spikes += count
+                    synops += count * fan
     net.train(was_training)
     n = max(len(data), 1)
     own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
@@ -275,6 +296,7 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
             check_fresh_folder(run_dir)
         task = registry.make_task(cfg.task, cfg.task_options)
         cfg = resolve_config(cfg, task)
+        chunk = _preflight(cfg, task)
         net, rule, optimizer = _build(cfg, task)
         if distributed.is_main():  # rank 0 alone writes the run folder
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +305,8 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
             write_jsonl(run_dir / "metrics.jsonl", [])
         state = _Progress(best_model=_clone(net),
                           best_rule_state=copy.deepcopy(rule.state_dict()))
-        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress,
+                        eval_chunk=chunk).train(on_epoch)
 
 
 def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
@@ -325,6 +348,7 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     with (distributed.session(cfg.distributed, cfg.device),  # every rank reads the checkpoint
           run_lock(run_dir, enabled=distributed.is_main())):
         task = registry.make_task(cfg.task, cfg.task_options)
+        chunk = _preflight(cfg, task)
         net, rule, optimizer = _build(cfg, task)
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -339,7 +363,8 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         )
         if distributed.is_main():  # drop lines past the checkpoint
             write_jsonl(run_dir / "metrics.jsonl", state.history)
-        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress,
+                        eval_chunk=chunk).train(on_epoch)
 
 
 def load_network(run_dir: str | Path, *, best: bool = True,
@@ -373,6 +398,7 @@ class _Session:
     run_dir: Path
     progress: bool
     log: TensorBoardLog | None = None
+    eval_chunk: int = EVAL_BATCH
 
     def train(self, on_epoch: EpochCallback | None) -> Result:
         """Train the remaining epochs, then test and write ``summary.json``."""
@@ -390,7 +416,8 @@ class _Session:
                 val_accuracy = val_loss = None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     ev = evaluate(self.net, self.task, val, seed=cfg.seed,
-                                  simulate=self.rule.simulate, rule=self.rule)
+                                  simulate=self.rule.simulate, rule=self.rule,
+                                  chunk=self.eval_chunk)
                     val_accuracy, val_loss = ev.accuracy, ev.loss
                     # the best validation accuracy; among equal ones, the lowest validation loss
                     if (val_accuracy, -val_loss) > (state.best_val_accuracy,
@@ -504,11 +531,11 @@ class _Session:
         cfg, state, net = self.cfg, self.state, self.net
         test = self.task.split("test")
         final = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate,
-                         rule=self.rule)
+                         rule=self.rule, chunk=self.eval_chunk)
         net.load_state_dict(state.best_model)
         self.rule.load_state_dict(state.best_rule_state)
         best = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate,
-                        rule=self.rule)
+                        rule=self.rule, chunk=self.eval_chunk)
         summary = {
             "task": cfg.task, "rule": cfg.rule, "test_accuracy": best.accuracy,
             "epochs": cfg.epochs, "seed": cfg.seed, "train_seconds": state.train_seconds,
