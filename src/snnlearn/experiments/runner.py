@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -43,8 +42,9 @@ from snnlearn.experiments.checkpoint import (
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb
 from snnlearn.experiments.lock import run_lock
+from snnlearn.experiments.payload import check_payload, load_into
 from snnlearn.experiments.preflight import check_memory
-from snnlearn.experiments.runfiles import check_fresh_folder, json_text
+from snnlearn.experiments.runfiles import RunFileError, check_fresh_folder, json_text, read_json
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
 from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
 from snnlearn.layers.spiking import NeuronParams
@@ -324,13 +324,15 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     try:
-        saved = json.loads(config_path.read_text())
-    except (OSError, ValueError) as err:
+        saved = read_json(config_path, what="run config")
+    except RunFileError as err:
         raise CheckpointError(
-            f"cannot read {str(config_path)!r} ({type(err).__name__}); is {str(run_dir)!r} a run "
-            "folder made by `snnlearn train`?"
+            f"{err}; is {str(run_dir)!r} a run folder made by `snnlearn train`?"
         ) from None
-    ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
+    ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu", repair=True)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"checkpoint {str(run_dir / CHECKPOINT_NAME)!r} holds no config "
+                              "dict; start the run again with `snnlearn train`")
     # keys added to Config since the run started (e.g. distributed) count as their defaults
     saved, ckpt["config"] = with_defaults(saved), with_defaults(ckpt["config"])
     if saved != ckpt["config"]:
@@ -350,9 +352,12 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         task = registry.make_task(cfg.task, cfg.task_options)
         chunk = _preflight(cfg, task)
         net, rule, optimizer = _build(cfg, task)
+        path = run_dir / CHECKPOINT_NAME
+        assert cfg.epochs is not None  # narrowing: a checkpoint's config is resolved
+        check_payload(path, ckpt, net, cfg.epochs)
         net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rule.load_state_dict(ckpt.get("rule_state", {}))
+        load_into(path, "optimizer state", optimizer, ckpt["optimizer"])
+        load_into(path, "rule state", rule, ckpt.get("rule_state", {}))
         state = _Progress(
             epoch=ckpt["epoch"],
             best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
@@ -374,9 +379,13 @@ def load_network(run_dir: str | Path, *, best: bool = True,
     Raises:
         CheckpointError: a missing or corrupt checkpoint.
     """
-    ckpt = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, map_location="cpu")
+    path = Path(run_dir) / CHECKPOINT_NAME
+    ckpt = load_checkpoint(path, map_location="cpu")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds no config dict")
     cfg = Config.from_dict({**ckpt["config"], "device": device})
     net = _build(cfg, registry.make_task(cfg.task, cfg.task_options))[0]
+    check_payload(path, ckpt, net, cfg.epochs or ckpt["epoch"])
     net.load_state_dict(ckpt["best_model"] if best and ckpt["best_model"] else ckpt["model"])
     return net, cfg
 
@@ -485,9 +494,11 @@ class _Session:
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {value} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
-                    f"the last good checkpoint (epoch {epoch - 1}) is kept in "
-                    f"{str(self.run_dir)!r}. Lower the learning rate (--lr) or clip gradients "
-                    "(grad_clip) and train again"
+                    + (f"the last good checkpoint (epoch {epoch - 1}) is kept in "
+                       f"{str(self.run_dir)!r}" if epoch > 1 else
+                       "no epoch finished, so there is no checkpoint")
+                    + ". Lower the learning rate (--lr) or clip gradients (grad_clip) and train "
+                    "again"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.rule.assign_grads(net, rollout, loss, target=y)
@@ -566,6 +577,7 @@ def read_summary(run_dir: str | Path) -> Mapping[str, Any]:
 
     Raises:
         FileNotFoundError: the run has no summary (it is unfinished: resume it).
+        RunFileError: ``summary.json`` is not a JSON object (the message names the file).
     """
     path = Path(run_dir) / "summary.json"
     if not path.exists():
@@ -573,4 +585,4 @@ def read_summary(run_dir: str | Path) -> Mapping[str, Any]:
             f"{str(path)!r} does not exist: the run is unfinished or {str(run_dir)!r} is not a run "
             f"folder; finish it with `snnlearn resume {run_dir}`"
         )
-    return json.loads(path.read_text())
+    return read_json(path, what="run summary")
