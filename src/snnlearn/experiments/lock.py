@@ -139,6 +139,9 @@ def run_lock(run_dir: str | Path, *, enabled: bool = True) -> Iterator[None]:
         return
     run_dir = Path(run_dir)
     created = not run_dir.exists()
+    if not created and not run_dir.is_dir():
+        raise NotADirectoryError(f"run folder {str(run_dir)!r} exists and is not a folder; "
+                                 "choose a folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         fd = _acquire_flock(run_dir) if fcntl is not None else _acquire_pid(run_dir)

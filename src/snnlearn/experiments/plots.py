@@ -11,13 +11,13 @@ all. For a comparison folder (one with ``comparison.json``), every rule's run is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from snnlearn.experiments import registry
+from snnlearn.experiments.runfiles import RunFileError, read_json, read_jsonl
 from snnlearn.experiments.runner import load_network
 from snnlearn.layers import Network
 from snnlearn.layers.readout import Readout
@@ -89,7 +89,7 @@ def _read_history(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 def plot_run(run_dir: str | Path, *, samples: int = 3) -> Path:
@@ -118,7 +118,7 @@ def plot_run(run_dir: str | Path, *, samples: int = 3) -> Path:
     for name, svg in files.items():
         (out / f"{name}.svg").write_text(svg)
     summary_path = run_dir / "summary.json"
-    summary = (json.loads(summary_path.read_text()) if summary_path.exists()
+    summary = (read_json(summary_path, what="run summary") if summary_path.exists()
                else {"task": cfg.task, "rule": cfg.rule, "status": "unfinished"})
     sections = [("Training curves", [curves["loss"], curves["accuracy"]])]
     sections += [(f"Test sample {b}", list(charts))
@@ -140,7 +140,10 @@ def plot_comparison(out: str | Path, *, samples: int = 1) -> Path:
     path = out / "comparison.json"
     if not path.exists():
         raise ValueError(f"{str(path)!r} does not exist; run `snnlearn compare` first")
-    data = json.loads(path.read_text())
+    data = read_json(path, what="comparison file")
+    if not isinstance(data.get("runs"), list) or not isinstance(data.get("task"), str):
+        raise RunFileError(f"comparison file {str(path)!r} lacks its 'task' or 'runs' list; "
+                           "run `snnlearn compare` again")
     figures: dict[str, list[str]] = {}
     for record in data["runs"]:
         rule = record["rule"]

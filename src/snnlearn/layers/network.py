@@ -157,6 +157,12 @@ class Network(nn.Module):
                 f"state has {n} entries but the network has {len(self.layers)} layers; "
                 "pass the state returned by net.initial_state(batch_size) or the previous step"
             )
+        held = next((s.v for s in state if hasattr(s, "v")), None)
+        if isinstance(held, Tensor) and held.ndim and held.shape[0] != x_t.shape[0]:
+            raise ValueError(
+                f"x_t holds a batch of {x_t.shape[0]} but the state was made for "
+                f"{held.shape[0]}; pass net.initial_state({x_t.shape[0]})"
+            )
         new_state, spikes, membranes = [], [], []
         out = x_t
         for layer, s in zip(self.layers, state, strict=True):
@@ -188,8 +194,10 @@ class Network(nn.Module):
         n_dims = n_lead + len(self.in_shape)
         if x.ndim != n_dims:
             kind = "time-first " if time_axis else ""
+            hint = ("; step takes one time step: pass x[t], or simulate a whole sequence with "
+                    "snnlearn.simulate.unroll" if not time_axis and x.ndim == n_dims + 1 else "")
             raise ValueError(f"{name} must be {kind}{want}, got {x.ndim} dimensions with shape "
-                             f"{tuple(x.shape)}")
+                             f"{tuple(x.shape)}{hint}")
         if tuple(x.shape[n_lead:]) != self.in_shape:
             if len(self.in_shape) == 1:
                 raise ValueError(
