@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,12 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from snnlearn.diagnostics import (
+    SILENT_SPIKES_PER_SAMPLE,
+    ReproducibilityWarning,
+    SilentNetworkWarning,
+    check_time_first,
+)
 from snnlearn.experiments import distributed, registry
 from snnlearn.experiments.checkpoint import (
     CHECKPOINT_NAME,
@@ -40,7 +47,7 @@ from snnlearn.experiments.checkpoint import (
     write_jsonl,
 )
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
-from snnlearn.experiments.env import collect_env, peak_memory_mb
+from snnlearn.experiments.env import collect_env, peak_memory_mb, record_session
 from snnlearn.experiments.lock import run_lock
 from snnlearn.experiments.payload import check_payload, load_into
 from snnlearn.experiments.preflight import check_memory
@@ -368,6 +375,13 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         )
         if distributed.is_main():  # drop lines past the checkpoint
             write_jsonl(run_dir / "metrics.jsonl", state.history)
+            changed = record_session(run_dir / "env.json", collect_env(cfg.device),
+                                     epoch=state.epoch)
+            if changed and state.epoch < (cfg.epochs or 0):
+                warnings.warn(
+                    f"resuming {str(run_dir)!r} in another environment than it ran in before ("
+                    f"{'; '.join(changed)}): the result may differ in the last bits from an "
+                    "uninterrupted run", ReproducibilityWarning, stacklevel=2)
         return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress,
                         eval_chunk=chunk).train(on_epoch)
 
@@ -408,6 +422,8 @@ class _Session:
     progress: bool
     log: TensorBoardLog | None = None
     eval_chunk: int = EVAL_BATCH
+    hidden_spikes: float | None = None
+    warned_silent: bool = False
 
     def train(self, on_epoch: EpochCallback | None) -> Result:
         """Train the remaining epochs, then test and write ``summary.json``."""
@@ -421,6 +437,7 @@ class _Session:
                   desc=f"{cfg.task}/{cfg.rule}") as bar:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 start = time.perf_counter()
+                self.hidden_spikes = None
                 train_loss, train_accuracy = self.train_epoch(train, epoch)
                 val_accuracy = val_loss = None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
@@ -440,6 +457,16 @@ class _Session:
                           "val_loss": val_loss if val_loss is None or math.isfinite(val_loss)
                           else None,
                           "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
+                if self.hidden_spikes is not None:
+                    record["hidden_spikes_per_sample"] = self.hidden_spikes
+                    if self.hidden_spikes < SILENT_SPIKES_PER_SAMPLE and not self.warned_silent:
+                        self.warned_silent = True
+                        warnings.warn(
+                            f"the hidden layers fired {self.hidden_spikes:.3g} spikes per "
+                            f"training sample in epoch {epoch} (almost silent): the network "
+                            "cannot learn through them; raise the initial weight gain (--gain) "
+                            "or the input rate, or lower the threshold", SilentNetworkWarning,
+                            stacklevel=2)
                 self.commit(epoch, seconds, record)
                 logger.info("epoch %d/%d: %s", epoch, cfg.epochs, record)
                 bar.update(1)
@@ -471,13 +498,16 @@ class _Session:
             return own
         self.rule.begin_epoch(net, ctx)
         order = torch.randperm(len(data), generator=g)
-        total_loss, correct = 0.0, 0
+        total_loss, correct, hidden_spikes = 0.0, 0, 0.0
         world = distributed.world_size()
         batches = range(0, len(data), cfg.batch_size)
         for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
                       desc=f"epoch {epoch}"):
             index = order[i:i + cfg.batch_size]
             x = task.encode(data.inputs[index], generator=g).to(device)
+            if i == 0:
+                check_time_first(x, n_steps=task.n_steps, batch=len(index),
+                                 owner=f"task {cfg.task!r} encode")
             y = data.labels[index].to(device)
             if world > 1:  # distributed: this rank's shard (the batch is encoded whole, above)
                 part = distributed.shard(torch.arange(len(index), device=device))
@@ -510,10 +540,13 @@ class _Session:
             self.rule.after_step(net)
             total_loss += value * len(index)
             correct += int((task.predict(rollout.outputs.detach()) == y).sum())
+            hidden_spikes += sum(float(z.detach().sum()) for z in rollout.spikes)
         if world > 1:  # distributed: every rank's correct predictions
             correct = round(distributed.all_reduce_sum([correct], device)[0])
         self.rule.end_epoch(net, ctx)
         n = max(len(data), 1)
+        if net.spiking_layers:
+            self.hidden_spikes = hidden_spikes / max(len(data) // max(world, 1), 1)
         return total_loss / n, correct / n
 
     def commit(self, epoch: int, seconds: float, record: dict[str, Any]) -> None:
@@ -555,6 +588,8 @@ class _Session:
             "synops_per_sample": best.synops_per_sample,
             "val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
             "final_test_accuracy": final.accuracy,
+            "silent_epochs": sum(1 for r in state.history if r.get("hidden_spikes_per_sample",
+                                 math.inf) < SILENT_SPIKES_PER_SAMPLE),
         }
         extra = self.rule.summary_metrics()
         clash = sorted(set(extra) & set(summary))

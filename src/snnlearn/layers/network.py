@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from snnlearn.diagnostics import check_time_constants
 from snnlearn.layers.delay import Delayed, DelayParams
 from snnlearn.layers.readout import Readout
 from snnlearn.layers.spiking import NeuronParams, SpikingLayer
@@ -98,6 +99,7 @@ class Network(nn.Module):
         self.layers = nn.ModuleList(built)
         self.out_shape = shape
         self.dt = check_dt(dt)
+        check_time_constants(built, self.dt)  # warns: a time constant below dt
 
     @property
     def n_in(self) -> int:
