@@ -65,3 +65,19 @@ def test_evaluation_in_chunks_equals_one_chunk(toy: str) -> None:
     assert parts.accuracy == whole.accuracy and parts.spikes_per_sample > 0
     assert parts.spikes_per_sample == pytest.approx(whole.spikes_per_sample, rel=1e-6)
     assert parts.loss == pytest.approx(whole.loss, rel=1e-5)
+
+
+def test_a_task_with_an_empty_split_is_refused(toy: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import MappingProxyType
+
+    from snnlearn.tasks.base import TaskData
+
+    task = registry.TASKS[toy]()
+    full = task.split
+    task.split = lambda s: TaskData(torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64)) \
+        if s == "test" else full(s)
+    monkeypatch.setattr(registry, "TASKS", MappingProxyType({**registry.TASKS, "e": lambda: task}))
+    with pytest.raises(ValueError, match="the test split holds no samples"):
+        run(Config(task="e", epochs=1, out=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()

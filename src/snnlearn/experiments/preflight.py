@@ -1,4 +1,5 @@
-"""A memory estimate at start-up: refuse a run that cannot fit before any epoch is spent.
+"""Start-up checks: no empty split, and a memory estimate that refuses a run that cannot fit
+before any epoch is spent.
 
 The network is built on PyTorch's ``meta`` device (shapes only, nothing allocated), and the
 estimate adds, in bytes of the weight dtype:
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 __all__ = ["MemoryBudgetError", "MemoryEstimate", "estimate_memory", "available_memory",
-           "check_memory"]
+           "check_memory", "check_splits"]
 
 _WEIGHT_COPIES = 6
 _TRAIN_FACTOR = 5
@@ -158,3 +159,18 @@ def check_memory(build_meta: Callable[[], nn.Module], *, n_steps: int, batch_siz
         )
     room = free - estimate.weights - estimate.eval_fixed
     return max(1, min(eval_batch, room // max(estimate.eval_per_sample, 1)))
+
+
+def check_splits(task: object, name: str) -> None:
+    """Refuse a task with an empty split: training on nothing, or a meaningless 0 % score.
+
+    Raises:
+        ValueError: a split of ``task`` holds no sample (the message names the task and split).
+    """
+    for split in ("train", "val", "test"):
+        n = len(task.split(split))  # type: ignore[attr-defined]
+        if n == 0:
+            raise ValueError(
+                f"task {name!r}: the {split} split holds no samples; an empty split can neither "
+                "be trained on nor scored (check the data files or the task options)"
+            )

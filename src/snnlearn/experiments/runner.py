@@ -50,7 +50,7 @@ from snnlearn.experiments.config import Config, epoch_lr, with_defaults
 from snnlearn.experiments.env import collect_env, peak_memory_mb, record_session
 from snnlearn.experiments.lock import run_lock
 from snnlearn.experiments.payload import check_payload, load_into
-from snnlearn.experiments.preflight import check_memory
+from snnlearn.experiments.preflight import check_memory, check_splits
 from snnlearn.experiments.runfiles import RunFileError, check_fresh_folder, json_text, read_json
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
 from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
@@ -186,8 +186,10 @@ def _network(cfg: Config, task: Task, device: str) -> Network:
 
 
 def _preflight(cfg: Config, task: Task) -> int:
-    """Refuse a run that cannot fit in memory; return the evaluation chunk that fits."""
+    """Refuse a task with an empty split or a run that cannot fit in memory; return the
+    evaluation chunk that fits."""
     assert cfg.batch_size is not None
+    check_splits(task, cfg.task)
     what = (f"--hidden {','.join(map(str, cfg.hidden or []))}" if cfg.layers is None
             else f"{len(cfg.layers)} layer specs")
     what += f", {task.n_in} inputs" + (f", --max-delay {cfg.delays}" if cfg.delays else "")
