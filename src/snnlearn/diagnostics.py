@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Iterable
 
 __all__ = ["SilentNetworkWarning", "InputLayoutWarning", "TimeConstantWarning",
-           "ReproducibilityWarning", "check_time_constants"]
+           "ReproducibilityWarning", "check_time_constants", "check_time_first", "warn_silent",
+           "warn_not_exact", "SILENT_SPIKES_PER_SAMPLE"]
 
 
 class SilentNetworkWarning(UserWarning):
@@ -62,3 +63,26 @@ def check_time_first(x: object, *, n_steps: int, batch: int, owner: str) -> None
 SILENT_SPIKES_PER_SAMPLE = 1.0
 """An epoch whose hidden layers fire fewer spikes than this per sample (all layers together)
 counts as silent."""
+
+
+def warn_silent(spikes_per_sample: float, epoch: int, *, warned: bool) -> bool:
+    """Warn (:class:`SilentNetworkWarning`, once: not if ``warned``) that an epoch's hidden layers
+    fired fewer than :data:`SILENT_SPIKES_PER_SAMPLE` spikes per sample; return whether it did."""
+    if warned or spikes_per_sample >= SILENT_SPIKES_PER_SAMPLE:
+        return False
+    warnings.warn(
+        f"the hidden layers fired {spikes_per_sample:.3g} spikes per training sample in epoch "
+        f"{epoch} (almost silent): the network cannot learn through them; raise the initial "
+        "weight gain (--gain) or the input rate, or lower the threshold", SilentNetworkWarning,
+        stacklevel=3)
+    return True
+
+
+def warn_not_exact(run_dir: str, changed: list[str]) -> None:
+    """Warn (:class:`ReproducibilityWarning`) that resuming ``run_dir`` after the environment
+    changed (``changed``: ``"key: old -> new"`` entries) may not be bitwise exact."""
+    if changed:
+        warnings.warn(
+            f"resuming {run_dir!r} in another environment than it ran in before "
+            f"({'; '.join(changed)}): the result may differ in the last bits from an "
+            "uninterrupted run", ReproducibilityWarning, stacklevel=3)

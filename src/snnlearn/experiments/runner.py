@@ -19,8 +19,8 @@ import copy
 import dataclasses
 import logging
 import math
+import os
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +32,9 @@ from tqdm import tqdm
 
 from snnlearn.diagnostics import (
     SILENT_SPIKES_PER_SAMPLE,
-    ReproducibilityWarning,
-    SilentNetworkWarning,
     check_time_first,
+    warn_not_exact,
+    warn_silent,
 )
 from snnlearn.experiments import distributed, registry
 from snnlearn.experiments.checkpoint import (
@@ -331,6 +331,12 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         DeviceUnavailableError: the run's device is not available on this machine.
     """
     run_dir = Path(run_dir)
+    # one process per run folder, before anything is read: rank 0 of torchrun, or the only one
+    with run_lock(run_dir, enabled=os.environ.get("RANK", "0") == "0"):
+        return _resume(run_dir, on_epoch, progress)
+
+
+def _resume(run_dir: Path, on_epoch: EpochCallback | None, progress: bool) -> Result:
     config_path = run_dir / "config.json"
     try:
         saved = read_json(config_path, what="run config")
@@ -356,8 +362,7 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
     check_device(cfg.device)
     if cfg.tensorboard:
         check_tensorboard()
-    with (distributed.session(cfg.distributed, cfg.device),  # every rank reads the checkpoint
-          run_lock(run_dir, enabled=distributed.is_main())):
+    with distributed.session(cfg.distributed, cfg.device):  # every rank reads the checkpoint
         task = registry.make_task(cfg.task, cfg.task_options)
         chunk = _preflight(cfg, task)
         net, rule, optimizer = _build(cfg, task)
@@ -379,11 +384,8 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
             write_jsonl(run_dir / "metrics.jsonl", state.history)
             changed = record_session(run_dir / "env.json", collect_env(cfg.device),
                                      epoch=state.epoch)
-            if changed and state.epoch < (cfg.epochs or 0):
-                warnings.warn(
-                    f"resuming {str(run_dir)!r} in another environment than it ran in before ("
-                    f"{'; '.join(changed)}): the result may differ in the last bits from an "
-                    "uninterrupted run", ReproducibilityWarning, stacklevel=2)
+            if state.epoch < (cfg.epochs or 0):
+                warn_not_exact(str(run_dir), changed)
         return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress,
                         eval_chunk=chunk).train(on_epoch)
 
@@ -461,14 +463,8 @@ class _Session:
                           "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
                 if self.hidden_spikes is not None:
                     record["hidden_spikes_per_sample"] = self.hidden_spikes
-                    if self.hidden_spikes < SILENT_SPIKES_PER_SAMPLE and not self.warned_silent:
-                        self.warned_silent = True
-                        warnings.warn(
-                            f"the hidden layers fired {self.hidden_spikes:.3g} spikes per "
-                            f"training sample in epoch {epoch} (almost silent): the network "
-                            "cannot learn through them; raise the initial weight gain (--gain) "
-                            "or the input rate, or lower the threshold", SilentNetworkWarning,
-                            stacklevel=2)
+                    self.warned_silent |= warn_silent(self.hidden_spikes, epoch,
+                                                      warned=self.warned_silent)
                 self.commit(epoch, seconds, record)
                 logger.info("epoch %d/%d: %s", epoch, cfg.epochs, record)
                 bar.update(1)
