@@ -482,11 +482,11 @@ def _export(args: argparse.Namespace) -> int:
         if not run_dir.is_dir():
             raise ValueError(f"run folder {str(run_dir)!r} does not exist; pass a folder made "
                              "by `snnlearn train`")
+        check_export_target(args.nir, force=args.force)  # before anything is computed
         ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
         net, _ = load_network(run_dir)
         graph = to_nir(net, dt=net.dt,
                        subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse")
-        check_export_target(args.nir, force=args.force)
         tmp = args.nir.with_name(args.nir.name + ".tmp")
         try:
             importlib.import_module("nir").write(tmp, graph)
