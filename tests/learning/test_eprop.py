@@ -162,7 +162,9 @@ def test_recurrent_approximation_measured_by_cosine_to_bptt(neuron):
     ref, approx = bptt_grads(net, x, loss_fn), eprop_grads(net, x, loss_fn)
     assert relative_error(approx, ref) > 1e-3  # recurrence is really approximated
     assert cosine(approx, ref) > 0.9  # measured: 0.990 (LIF), 0.986 (ALIF)
-    assert cosine(approx[:2], ref[:2]) > 0.8  # hidden weights alone: measured 0.978, 0.974
+    assert cosine(approx[:2], ref[:2]) > 0.8  # hidden weights alone (input and recurrent):
+    # measured 0.978, 0.974; the all-parameter figure is dominated by the exact readout
+    assert cosine(approx[:1], ref[:1]) > 0.8  # recurrent weights alone: measured 0.979, 0.976
 
 
 def test_deeper_layer_approximation_measured_by_cosine_to_bptt():

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp = add("export", help="write a run's best-validation network as a NIR graph")
     exp.add_argument("dir", type=Path, help="the run folder")
     exp.add_argument("--nir", required=True, type=Path, help="the .nir file to write")
+    exp.add_argument("--force", action="store_true",
+                     help="overwrite FILE if it exists (never a file of a run folder)")
     exp.add_argument("--subtract-reset-as-hard", action="store_true",
                      help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
                           "no subtractive reset; train with --reset hard instead; see "
@@ -345,9 +348,39 @@ def _list(matrix: bool = False) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    parser = build_parser()
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Every known error (a bad value or file, a full disk, ...) is one line on stderr with exit
+    status 1 (2 for a bad command line or config); anything else is one line naming a log file
+    that holds the traceback, with exit status 1.
+    """
+    from snnlearn.experiments.failures import (
+        KNOWN_ERRORS,
+        USAGE_ERRORS,
+        describe,
+        write_crash_log,
+    )
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except USAGE_ERRORS as err:
+        return _fail(describe(err), 2)
+    except KNOWN_ERRORS as err:
+        return _fail(describe(err), 1)
+    except Exception as err:  # noqa: BLE001 - a bug: one line and a log, never a traceback
+        log = write_crash_log(err, argv)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        where = f"the traceback is in {log}" if log else "no log could be written"
+        return _fail(f"unexpected {type(err).__name__}{': ' + first if first else ''} (a bug in "
+                     f"snnlearn; {where}; please report it)", 1)
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:
@@ -363,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err), 2)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     from snnlearn.experiments.checkpoint import CheckpointError
+    from snnlearn.experiments.lock import RunLockedError
+    from snnlearn.experiments.preflight import MemoryBudgetError
     from snnlearn.experiments.runner import (
         DeviceUnavailableError,
         TrainingError,
@@ -417,9 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted; continue the run with `{PROG} resume {run_dir}`",
               file=sys.stderr)
         return 130
-    except DeviceUnavailableError as err:
+    except (DeviceUnavailableError, MemoryBudgetError) as err:
         return _fail(str(err), 2)
-    except (CheckpointError, FileExistsError, TrainingError) as err:
+    except (CheckpointError, FileExistsError, TrainingError, RunLockedError) as err:
         return _fail(str(err), 1)
     except (FileNotFoundError, ModuleNotFoundError, ValueError) as err:
         # a task's data missing or malformed on disk, or an optional dependency not installed
@@ -431,7 +466,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _rank_zero() -> bool:
     """Whether this process prints: not under torchrun, or its rank 0 (``RANK``/``LOCAL_RANK``)."""
-    import os
 
     rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
     return rank.strip() in ("", "0")
@@ -518,9 +552,11 @@ def _compare(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph,
     and the graph's accuracy re-simulated on the test split when the task's data are here."""
+    from snnlearn.experiments.runfiles import check_export_target
     from snnlearn.export.run import export_run
 
     try:
+        check_export_target(args.nir, force=args.force)  # before anything is computed
         print(export_run(args.dir, args.nir, target=args.nir_target, peer_dt=args.peer_dt,
                          subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse"))
     except (ImportError, OSError, RuntimeError, KeyError, ValueError) as err:

@@ -14,7 +14,6 @@ sample, the energy/performance trade-off, also drawn in the report.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
+from snnlearn.experiments.runfiles import json_text, read_json, read_jsonl
 from snnlearn.plot.report import comparison_markdown
 from snnlearn.plot.tradeoff import tradeoff_markdown
 
@@ -70,9 +70,8 @@ def train_in_subprocess(
 
 def load_run(run_dir: Path) -> dict[str, Any]:
     """A finished run's ``summary.json`` plus its learning curve from ``metrics.jsonl``."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-             if line.strip()]
+    summary = read_json(run_dir / "summary.json", what="run summary")
+    curve = read_jsonl(run_dir / "metrics.jsonl")
     return {**summary, "run_dir": str(run_dir), "curve": curve}
 
 
@@ -142,7 +141,7 @@ def _embed_plots(out: Path) -> None:
 def _write(out: Path, task: str, seed: int, epochs: int | None,
            records: list[dict[str, Any]]) -> None:
     payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
-    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.json").write_text(json_text(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, records) + "\n")
     from snnlearn.experiments.plots import write_report
 
@@ -217,7 +216,7 @@ def _write_sweep(out: Path, task: str, seed: int, epochs: int | None,
                  records: list[dict[str, Any]]) -> None:
     labelled = [{**r, "rule": f"{r['rule']} reg={r['activity_reg']:g}"} for r in records]
     payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
-    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.json").write_text(json_text(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, labelled) + "\n")
     (out / "tradeoff.md").write_text(tradeoff_markdown(task, records) + "\n")
     from snnlearn.experiments.plots import write_report

@@ -17,7 +17,6 @@ Without matplotlib the report keeps its table and says how to install it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from snnlearn.experiments import registry
+from snnlearn.experiments.runfiles import RunFileError, read_json, read_jsonl
 from snnlearn.experiments.runner import load_network
 from snnlearn.layers import Network
 from snnlearn.layers.readout import Readout
@@ -117,7 +117,7 @@ def _read_history(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 def _plot_run(run_dir: Path, samples: int) -> tuple[Path, dict[str, str]]:
@@ -137,7 +137,7 @@ def _plot_run(run_dir: Path, samples: int) -> tuple[Path, dict[str, str]]:
     out = run_dir / "plots"
     svgs = write_figures(out, figures)
     summary_path = run_dir / "summary.json"
-    summary = (json.loads(summary_path.read_text()) if summary_path.exists()
+    summary = (read_json(summary_path, what="run summary") if summary_path.exists()
                else {"task": cfg.task, "rule": cfg.rule, "status": "unfinished"})
     sections = [("Training curves", [svgs["loss"], svgs["accuracy"]])]
     sections += [(f"Test sample {b}", [svgs[f"{name}_{b}"] for name in
@@ -202,7 +202,10 @@ def plot_comparison(out: str | Path, *, samples: int = 1) -> Path:
     path = out / "comparison.json"
     if not path.exists():
         raise ValueError(f"{str(path)!r} does not exist; run `snnlearn compare` first")
-    data = json.loads(path.read_text())
+    data = read_json(path, what="comparison file")
+    if not isinstance(data.get("runs"), list) or not isinstance(data.get("task"), str):
+        raise RunFileError(f"comparison file {str(path)!r} lacks its 'task' or 'runs' list; "
+                           "run `snnlearn compare` again")
     per_rule: dict[str, list[str]] = {}
     for record in data["runs"]:
         rule = record["rule"]

@@ -155,8 +155,9 @@ def to_nir(network: Network, *, dt: float | None = None, target: Target = "exact
 
     Raises:
         ImportError: ``nir`` is missing or older than 1.0.6.
-        ValueError: ``dt`` differs from ``network.dt``, an unknown target, or a layer that
-            has no NIR form or that the target's importer cannot read (one line naming it).
+        ValueError: non-finite weights, ``dt`` differs from ``network.dt``, an unknown target,
+            or a layer that has no NIR form or that the target's importer cannot read (one
+            line naming it).
 
     Example:
         >>> import torch
@@ -174,6 +175,11 @@ def to_nir(network: Network, *, dt: float | None = None, target: Target = "exact
     nir = _import_nir()
     if not isinstance(network, Network):
         raise ValueError(f"to_nir expects a snnlearn Network, got {type(network).__name__}")
+    for key, value in network.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"to_nir: {key!r} holds {int((~torch.isfinite(value)).sum())} NaN "
+                             "or Inf values; a network with non-finite weights cannot be "
+                             "exported")
     dt = network.dt if dt is None else check_dt(dt)
     if not math.isclose(dt, network.dt, rel_tol=1e-9, abs_tol=0.0):
         raise ValueError(
@@ -414,8 +420,9 @@ def from_nir(graph: Any, *, dt: float) -> Network:
     Raises:
         ImportError: the ``nir`` package is missing.
         ValueError: a topology other than a chain, an unsupported node type (``IF``, ``Delay``,
-            ...), mismatched shapes, or a parameter that is not uniform across neurons where
-            snnlearn needs one value per layer. The message names the node.
+            ...), mismatched shapes, NaN or Inf parameters, a layer of 0 neurons, ``r = 0``, or
+            a parameter that is not uniform across neurons where snnlearn needs one value per
+            layer. The message names the node (or the node type and field).
 
     Example:
         >>> import numpy as np, nir
@@ -551,7 +558,12 @@ def _array(node: Any, field: str) -> np.ndarray:
     value = getattr(node, field)
     if isinstance(value, torch.Tensor):  # Norse's exporter leaves torch tensors in its nodes
         value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float64)
+    array = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"a NIR {type(node).__name__} node's {field} holds "
+                         f"{int((~np.isfinite(array)).sum())} NaN or Inf values; a graph to "
+                         "import must have finite parameters")
+    return array
 
 
 def _uniform(node: Any, name: str, field: str) -> float:
@@ -580,6 +592,9 @@ def _layer(
         raise ValueError(f"node {syn_name!r}: weight must have shape (n_out, {n_in}), got "
                          f"{weight.shape}")
     n_out = weight.shape[0]
+    if n_out == 0:
+        raise ValueError(f"node {syn_name!r} has 0 outputs; every layer needs at least one "
+                         "neuron")
     bias = _array(syn, "bias").reshape(-1) if isinstance(syn, nir.Affine) else None
     if bias is not None and bias.size != n_out:
         raise ValueError(f"node {syn_name!r}: bias must have {n_out} entries, got {bias.size}")

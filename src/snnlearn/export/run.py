@@ -14,6 +14,7 @@ network uses the default).
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,13 @@ def export_run(run_dir: str | Path, file: str | Path, *, target: str = "exact",
     net, cfg, task, ckpt = load_run_network(run_dir)
     graph = to_nir(net, target=target, peer_dt=peer_dt,  # type: ignore[arg-type]
                    subtract_reset=subtract_reset)  # type: ignore[arg-type]
-    importlib.import_module("nir").write(file, graph)
+    file = Path(file)
+    tmp = file.with_name(file.name + ".tmp")
+    try:  # through a temporary file: a failed write leaves no half-written graph
+        importlib.import_module("nir").write(tmp, graph)
+        os.replace(tmp, file)
+    finally:
+        tmp.unlink(missing_ok=True)
     head = (f"exported {run_dir} (epoch {ckpt['best_epoch']}, {len(net.layers)} layers) -> "
             f"{file} (target {target}, dt {graph.metadata['dt']:g} s)")
     if task is None:
