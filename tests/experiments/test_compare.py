@@ -39,8 +39,8 @@ def test_compare_writes_json_markdown_and_report(toy: str, tmp_path: Path):
     md = (tmp_path / "comparison.md").read_text()
     assert "| bptt |" in md and f"{summary['test_accuracy']:.1%}" in md
     html = (tmp_path / "report.html").read_text()
-    # 3 charts of the comparison, plus the run's embedded raster and membrane traces
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5
+    # 4 figures of the comparison, plus the run's embedded raster, membrane traces and readout
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 7
     n_train = len(registry.make_task(toy).split("train"))
     assert summary["weight_updates"] == 2 * math.ceil(n_train / 8)  # epochs x batches (size 8)
     assert "weight updates" in md
@@ -218,7 +218,7 @@ def test_run_in_subprocess_writes_a_config_that_train_reads(tmp_path: Path):
     cfg = Config(task="yinyang", epochs=1, hidden=[4], lr=0.02, out=str(tmp_path / "r"),
                  task_options={"n_train": 16, "n_val": 8, "n_test": 8})
     compare_module.run_in_subprocess(cfg)
-    assert Config.from_toml(tmp_path / "r" / "compare.toml") == cfg
+    assert Config.from_toml(tmp_path / "configs" / "r.toml") == cfg
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert (saved["hidden"], saved["lr"], saved["task_options"]["n_train"]) == ([4], 0.02, 16)
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["epochs"] == 1

@@ -284,6 +284,8 @@ def test_docstrings_are_their_own() -> None:
     assert inspect.getdoc(SpikingSpeech).startswith("SHD or SSC read from disk")
 
 
+# coarse bins on purpose (dt = 40 ms, above tau_mem): fast, and warned about
+@pytest.mark.filterwarnings("ignore::snnlearn.diagnostics.TimeConstantWarning")
 def test_trains_through_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from snnlearn.experiments import Config, registry, run
 
@@ -302,8 +304,8 @@ def test_trains_through_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # the registered factory with fewer, wider bins (SNNLEARN_DATA still locates the files)
     short = {**registry.TASKS, "shd": lambda: SpikingSpeech(n_steps=25, dt=40e-3)}
     monkeypatch.setattr(registry, "TASKS", MappingProxyType(short))
-    cfg = Config(task="shd", epochs=2, hidden=[8], batch_size=36, lr=1e-2,
-                 out=str(tmp_path / "run"))
+    cfg = Config(task="shd", epochs=2, hidden=[8], batch_size=36, lr=1e-2, gain=20.0,
+                 out=str(tmp_path / "run"))  # 40 input spikes a sample: a gain that spikes
     result = run(cfg)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["task"] == "shd" and summary["epochs"] == 2
@@ -379,16 +381,17 @@ def test_every_task_option_is_set_from_the_cli_and_reaches_the_summary(
     config = tmp_path / "c.toml"
     config.write_text('task = "shd"\n[task_options]\nval_fraction = 0.25\nmerge = "or"\n')
     out = tmp_path / "run"
-    argv = ["train", "--config", str(config), "--task-option", "n_steps=50", "--task-option",
-            "dt=0.01", "--task-option", "n_channels=10", "--epochs", "1", "--hidden", "4",
-            "--out", str(out), "--no-progress"]
+    argv = ["train", "--config", str(config), "--task-option", "n_steps=100", "--task-option",
+            "dt=0.005", "--task-option", "n_channels=10", "--epochs", "1", "--hidden", "4",
+            "--gain", "20", "--out", str(out), "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err
     options = json.loads((out / "config.json").read_text())["task_options"]
-    assert options == {"val_fraction": 0.25, "merge": "or", "n_steps": 50, "dt": 0.01,
+    assert options == {"val_fraction": 0.25, "merge": "or", "n_steps": 100, "dt": 0.005,
                        "n_channels": 10}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["input_spikes_dropped"] == 3  # 0.9 s, 0.6 s and 0.7 s lie past 0.5 s
     assert summary["input_spikes_dropped_fraction"] == pytest.approx(3 / 11)
+    capsys.readouterr()
     bad = ["train", "--task", "shd", "--task-option", "n_step=5", "--out", str(tmp_path / "x")]
     assert main(bad) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -44,12 +44,13 @@ Files written into ``OUT``:
   ``train_seconds``, ``peak_memory_mb``, ``spikes_per_sample`` and ``synops_per_sample``.
 - ``comparison.md``: per rule, mean +- sd and the 95 % interval of each metric over seeds, then
   one row per run.
-- ``report.html``: tables and inline SVG charts (validation accuracy and training loss per epoch,
-  accuracy against spikes per sample), one series per run.
+- ``report.html``: the table and matplotlib figures, also written to ``figures/`` as PNG and PDF
+  (validation accuracy and training loss per epoch, test accuracy per rule over its seeds,
+  accuracy against spikes per sample).
 
 :func:`compare_activity` sweeps the activity regulariser instead (``OUT/<rule>-reg<strength>``
-per run) and adds ``tradeoff.md`` and ``tradeoff.svg``: test accuracy against spikes per sample,
-the energy/performance trade-off, also drawn in the report.
+per run) and adds ``tradeoff.md`` and ``tradeoff.png``/``.pdf``: test accuracy against spikes per
+sample, the energy/performance trade-off, also drawn in the report.
 """
 
 from __future__ import annotations
@@ -67,15 +68,16 @@ from typing import Any, NamedTuple
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
 from snnlearn.experiments.config import Config
-from snnlearn.plot.report import comparison_html, comparison_markdown
-from snnlearn.plot.tradeoff import tradeoff_chart, tradeoff_markdown
+from snnlearn.experiments.runfiles import json_text, read_json, read_jsonl
+from snnlearn.plot.report import comparison_markdown
+from snnlearn.plot.tradeoff import tradeoff_markdown
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompareSpec", "compare_spec", "merge_specs", "RunFn", "TrainFn", "METRICS", "compare",
     "run_in_subprocess", "train_in_subprocess", "load_run", "SweepTrainFn", "compare_activity",
-    "seed_statistics", "split_rule_options", "statistics_markdown", "to_toml",
+    "seed_statistics", "split_rule_options", "statistics_markdown", "to_toml", "config_path",
 ]
 
 METRICS: tuple[str, ...] = (
@@ -94,8 +96,10 @@ TrainFn = Callable[[str, str, Path, "int | None", int, str], None]
 SweepTrainFn = Callable[[str, str, Path, "int | None", int, str, float], None]
 """``train(task, rule, run_dir, epochs, seed, device, activity_reg)``: one run of a sweep."""
 
-_CONFIG_FILE = "compare.toml"
-"""The config of a run started by :func:`run_in_subprocess`, written into its run folder."""
+def config_path(run_dir: Path) -> Path:
+    """Where :func:`run_in_subprocess` writes the config of the run ``run_dir``:
+    ``<parent>/configs/<name>.toml`` (a run folder holds only the run's own files)."""
+    return run_dir.parent / "configs" / f"{run_dir.name}.toml"
 
 
 def _toml_key(key: str) -> str:
@@ -139,8 +143,8 @@ def to_toml(data: Mapping[str, Any]) -> str:
 def run_in_subprocess(cfg: Config) -> None:
     """Train (or resume) the run ``cfg`` with ``python -m snnlearn`` in a fresh process.
 
-    The config goes to ``<cfg.out>/compare.toml`` and ``snnlearn train --config`` reads it; a
-    folder holding a checkpoint is resumed instead.
+    The config goes to ``configs/<run>.toml`` next to the run folder ``<cfg.out>`` and
+    ``snnlearn train --config`` reads it; a folder holding a checkpoint is resumed instead.
 
     Raises:
         RuntimeError: the run failed; the message is the process's last error line.
@@ -150,9 +154,10 @@ def run_in_subprocess(cfg: Config) -> None:
     if (run_dir / CHECKPOINT_NAME).exists():
         cmd = ["resume", str(run_dir), "--no-progress"]
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / _CONFIG_FILE).write_text(to_toml(cfg.to_dict()) + "\n")
-        cmd = ["train", "--config", str(run_dir / _CONFIG_FILE), "--no-progress"]
+        path = config_path(run_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(to_toml(cfg.to_dict()) + "\n")
+        cmd = ["train", "--config", str(path), "--no-progress"]
     _snnlearn(cmd)
 
 
@@ -189,9 +194,8 @@ def train_in_subprocess(
 
 def load_run(run_dir: Path) -> dict[str, Any]:
     """A finished run's ``summary.json`` plus its learning curve from ``metrics.jsonl``."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-             if line.strip()]
+    summary = read_json(run_dir / "summary.json", what="run summary")
+    curve = read_jsonl(run_dir / "metrics.jsonl")
     return {**summary, "run_dir": str(run_dir), "curve": curve}
 
 
@@ -496,14 +500,14 @@ def compare(
 def _embed_plots(out: Path) -> None:
     """Add each run's raster and membrane traces to ``report.html`` (``snnlearn plot`` pages).
 
-    Plotting needs each run's checkpoint; a run that cannot be plotted keeps the plain report
-    (its table row and curves are already written), with a warning.
+    Plotting needs each run's checkpoint and matplotlib; without them the report keeps its
+    table (and its figures, with matplotlib), with a warning.
     """
     from snnlearn.experiments.plots import plot_comparison
 
     try:
         plot_comparison(out)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as err:
         logger.warning("report.html without rasters: %s", " ".join(str(err).split()))
 
 
@@ -577,12 +581,13 @@ def _write(out: Path, task: str, rules: Sequence[str], seeds: Sequence[int],
                "epochs": options.get("epochs"), "options": dict(options),
                "rule_options": {r: dict(o) for r, o in per_rule.items()}, "runs": records,
                "rules": stats}
-    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
-    labelled = [{**r, "rule": r["label"]} for r in records]
-    runs_table = comparison_markdown(task, labelled).split("\n", 2)[2]
+    (out / "comparison.json").write_text(json_text(payload, indent=2))
+    runs_table = comparison_markdown(task, records).split("\n", 2)[2]
     (out / "comparison.md").write_text(
         statistics_markdown(task, seeds, stats) + "\n\n## Every run\n\n" + runs_table + "\n")
-    (out / "report.html").write_text(comparison_html(task, labelled))
+    from snnlearn.experiments.plots import write_report
+
+    write_report(out, task, records)
 
 
 def compare_activity(
@@ -595,8 +600,8 @@ def compare_activity(
 
     Writes what :func:`compare` writes (one table row and chart point per run, labelled
     ``<rule> reg=<strength>``) plus ``tradeoff.md`` (activity_reg, test accuracy, spikes and
-    synaptic operations per sample) and ``tradeoff.svg`` (test accuracy against spikes per
-    sample, one marker per run), which the report also shows.
+    synaptic operations per sample) and ``tradeoff.png``/``.pdf`` (test accuracy against spikes
+    per sample, one marker per run), which the report also shows.
 
     Args:
         task: task id.
@@ -618,7 +623,12 @@ def compare_activity(
             negative or non-finite strength.
     """
     registry.check_task_id(task)
-    _check_rules(rules)
+    if not rules:
+        raise ValueError(f"no rules given; valid rules: {', '.join(sorted(registry.RULES))}")
+    for rule in rules:
+        registry.check_rule_id(rule)
+    if len(set(rules)) != len(rules):
+        raise ValueError(f"each rule may be listed once, got {', '.join(rules)}")
     values = [float(v) for v in strengths]
     if not values or not all(math.isfinite(v) and v >= 0 for v in values):
         raise ValueError(f"activity_reg strengths must be finite numbers >= 0 (e.g. "
@@ -648,15 +658,9 @@ def _write_sweep(out: Path, task: str, seed: int, epochs: int | None,
                  records: list[dict[str, Any]]) -> None:
     labelled = [{**r, "rule": f"{r['rule']} reg={r['activity_reg']:g}"} for r in records]
     payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
-    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.json").write_text(json_text(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, labelled) + "\n")
     (out / "tradeoff.md").write_text(tradeoff_markdown(task, records) + "\n")
-    chart = tradeoff_chart(records)
-    (out / "tradeoff.svg").write_text(chart + "\n")
-    html = comparison_html(task, labelled)
-    end = "</div></body></html>"  # the report's chart row closes its page
-    if html.endswith(end):
-        html = html[: -len(end)] + chart + end
-    else:
-        html = html.replace("</body>", f"<div>{chart}</div></body>")
-    (out / "report.html").write_text(html)
+    from snnlearn.experiments.plots import write_report
+
+    write_report(out, task, labelled, tradeoff=records)

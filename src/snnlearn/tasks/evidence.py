@@ -11,9 +11,10 @@ The answer is read during the recall window only: the loss is cross-entropy on t
 membrane averaged over the recall steps, and the prediction its argmax. Nothing in the recall
 window says which side won: the network must hold a running count across the gaps and the
 delay, the long time dependency on which e-prop's approximation (no gradient through the
-recurrent state) and feedback alignment are tested against BPTT. The defaults (7 cues of 100 ms,
-50 ms gaps, a 500 ms delay, 10 ms steps: T = 170) shorten the paper's trial (~2 s at 1 ms) for
-CPU budgets; every timing is an option.
+recurrent state) is tested against BPTT. The network defaults to one recurrent layer of 100
+adaptive (ALIF) neurons, with synaptic time constants of at least one step (10 ms). The
+defaults (7 cues of 100 ms, 50 ms gaps, a 500 ms delay, 10 ms steps: T = 170) shorten the
+paper's trial (~2 s at 1 ms) for CPU budgets; every timing is an option.
 
 Raw inputs are the cue sides ``[N, n_cues]`` (0 left, 1 right); :meth:`EvidenceAccumulation.encode`
 draws the spikes from the given generator. Splits are drawn from local generators seeded with
@@ -138,10 +139,10 @@ class EvidenceAccumulation(Task):
             self._data[split] = TaskData(sides, labels)
         self.defaults = TaskDefaults(
             hidden=(100,), recurrent=True,
-            neuron=ALIFParams(lif=LIFParams(tau_mem=20e-3, tau_syn=5e-3),
+            neuron=ALIFParams(lif=LIFParams(tau_mem=20e-3, tau_syn=max(10e-3, self.dt)),
                               tau_adapt=min(2.0, max(0.2, self.n_steps * self.dt))),
-            readout=LIParams(tau_mem=20e-3, tau_syn=5e-3), gain=1.0, epochs=20, batch_size=64,
-            lr=0.02,
+            readout=LIParams(tau_mem=20e-3, tau_syn=max(10e-3, self.dt)), gain=1.0, epochs=20,
+            batch_size=64, lr=0.02,
         )
 
     def split(self, split: Split) -> TaskData:
