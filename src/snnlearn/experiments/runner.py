@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import torch
@@ -90,12 +91,14 @@ class DeviceUnavailableError(ValueError):
 
 
 class Evaluation(NamedTuple):
-    """Accuracy and activity of a network on one split (per-sample means)."""
+    """Accuracy and activity of a network on one split (per-sample means), and the means of the
+    task's own :meth:`~snnlearn.tasks.base.Task.metrics`."""
 
     accuracy: float
     spikes_per_sample: float
     synops_per_sample: float
     loss: float = math.nan
+    metrics: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass
@@ -170,7 +173,7 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
         delays=None if cfg.delays is None else DelayParams(max_delay=cfg.delays),
         layers=None if layers is None else [dict(spec) for spec in layers],
         in_shape=task.in_shape if layers is not None else None, dale=cfg.dale,
-        graded=cfg.graded,
+        graded=cfg.graded, spiking_output=task.defaults.spiking_output,
         generator=torch.Generator().manual_seed(cfg.seed),
     ).to(cfg.device)
     rule = registry.make_rule(cfg.rule, cfg.rule_options)
@@ -214,7 +217,8 @@ def evaluate(
     """
     g = _generator(seed, 0)
     device = next(net.parameters()).device
-    correct, spikes, synops, loss = 0, 0.0, 0.0, 0.0
+    correct, spikes, synops, loss = 0.0, 0.0, 0.0, 0.0
+    metrics: dict[str, float] = {}
     first = next(m for m in net.layers if isinstance(m, (SpikingLayer, Readout)))
     fan_outs = _fan_outs(net)
     was_training = net.training
@@ -224,7 +228,9 @@ def evaluate(
             x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
             rollout = simulate(net, x)
             labels = data.labels[i:i + EVAL_BATCH].to(device)
-            correct += int((task.predict(rollout.outputs) == labels).sum())
+            correct += float(task.score(rollout.outputs, labels).sum())
+            for name, values in task.metrics(rollout.outputs, labels).items():
+                metrics[name] = metrics.get(name, 0.0) + float(values.sum())
             loss += float(task.loss(rollout.outputs, labels)) * len(labels)
             synops += float(x.sum()) * first.synapse.fan_out
             for z, fan in zip(rollout.spikes, fan_outs, strict=False):
@@ -235,7 +241,8 @@ def evaluate(
     n = max(len(data), 1)
     own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
     mean_loss = loss / n if math.isfinite(loss) else math.inf
-    return Evaluation(correct / n if own is None else own, spikes / n, synops / n, mean_loss)
+    return Evaluation(correct / n if own is None else own, spikes / n, synops / n, mean_loss,
+                      {name: total / n for name, total in metrics.items()})
 
 
 def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = False) -> Result:
@@ -382,10 +389,12 @@ class _Session:
                 start = time.perf_counter()
                 train_loss, train_accuracy = self.train_epoch(train, epoch)
                 val_accuracy = val_loss = None
+                val_metrics: dict[str, float] = {}
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     ev = evaluate(self.net, self.task, val, seed=cfg.seed,
                                   simulate=self.rule.simulate, rule=self.rule)
                     val_accuracy, val_loss = ev.accuracy, ev.loss
+                    val_metrics = {f"val_{k}": v for k, v in ev.metrics.items()}
                     # the best validation accuracy; among equal ones, the lowest validation loss
                     if (val_accuracy, -val_loss) > (state.best_val_accuracy,
                                                     -state.best_val_loss):
@@ -397,7 +406,8 @@ class _Session:
                           "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
                           "val_loss": val_loss if val_loss is None or math.isfinite(val_loss)
                           else None,
-                          "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
+                          "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds,
+                          **val_metrics}
                 self.commit(epoch, seconds, record)
                 logger.info("epoch %d/%d: %s", epoch, cfg.epochs, record)
                 bar.update(1)
@@ -429,7 +439,7 @@ class _Session:
             return own
         self.rule.begin_epoch(net, ctx)
         order = torch.randperm(len(data), generator=g)
-        total_loss, correct = 0.0, 0
+        total_loss, correct = 0.0, 0.0
         world = distributed.world_size()
         batches = range(0, len(data), cfg.batch_size)
         for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
@@ -465,9 +475,9 @@ class _Session:
             net.constrain_()
             self.rule.after_step(net)
             total_loss += value * len(index)
-            correct += int((task.predict(rollout.outputs.detach()) == y).sum())
+            correct += float(task.score(rollout.outputs.detach(), y).sum())
         if world > 1:  # distributed: every rank's correct predictions
-            correct = round(distributed.all_reduce_sum([correct], device)[0])
+            correct = distributed.all_reduce_sum([correct], device)[0]
         self.rule.end_epoch(net, ctx)
         n = max(len(data), 1)
         return total_loss / n, correct / n
@@ -511,6 +521,7 @@ class _Session:
             "synops_per_sample": best.synops_per_sample,
             "val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
             "final_test_accuracy": final.accuracy,
+            **{f"test_{k}": v for k, v in best.metrics.items()},
         }
         extra = self.rule.summary_metrics()
         clash = sorted(set(extra) & set(summary))
