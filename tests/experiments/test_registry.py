@@ -12,7 +12,8 @@ RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", 
 
 
 def test_registries_are_explicit_and_read_only() -> None:
-    assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist"}
+    assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist",
+                                   "spike_pattern", "autoencoder"}
     assert set(registry.RULES) == set(RULE_IDS)
     assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams,
                                       "izhikevich": IzhikevichParams, "hh": HHParams}
