@@ -85,7 +85,8 @@ def spike_pattern_targets(
         ValueError: the spikes do not fit into ``n_steps``.
 
     Example:
-        >>> t = spike_pattern_targets(1, 100, 3, 4, 10, 5, generator=torch.Generator().manual_seed(0))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> t = spike_pattern_targets(1, 100, 3, 4, 10, 5, generator=g)
         >>> t.sum(dim=1).tolist()
         [[4.0, 4.0, 4.0]]
     """
@@ -174,9 +175,9 @@ class SpikePattern(Task):
         self.seed = _int("seed", seed, 0)
         self._tol_steps = round(self.tolerance / self.dt)
         self.defaults = TaskDefaults(
-            hidden=(200,), neuron=LIFParams(tau_mem=10e-3, tau_syn=5e-3,
-                                            surrogate=FastSigmoid(scale=10.0)),
-            gain=2.0, epochs=60, batch_size=self.n_patterns, lr=2e-2, spiking_output=True,
+            hidden=(500,), neuron=LIFParams(tau_mem=10e-3, tau_syn=5e-3,
+                                            surrogate=FastSigmoid(scale=5.0)),
+            gain=2.0, epochs=30, batch_size=self.n_patterns, lr=1e-2, spiking_output=True,
         )
         g = torch.Generator().manual_seed(self.seed)
         p_spike = min(1.0, self.input_rate * self.dt)
@@ -206,7 +207,7 @@ class SpikePattern(Task):
         return inputs.permute(1, 0, 2).to(torch.float32).contiguous()
 
     def targets_for(self, labels: Tensor, like: Tensor | None = None) -> Tensor:
-        """The target rasters ``[T, B, n_out]`` of patterns ``labels`` (dtype/device of ``like``)."""
+        """The target rasters ``[T, B, n_out]`` of patterns ``labels`` (as ``like``'s dtype)."""
         target = self.targets[labels.cpu()].permute(1, 0, 2)
         return target if like is None else target.to(like)
 
