@@ -177,7 +177,7 @@ class SpikePattern(Task):
         self.defaults = TaskDefaults(
             hidden=(500,), neuron=LIFParams(tau_mem=10e-3, tau_syn=5e-3,
                                             surrogate=FastSigmoid(scale=5.0)),
-            gain=2.0, epochs=30, batch_size=self.n_patterns, lr=1e-2, spiking_output=True,
+            gain=2.0, epochs=50, batch_size=self.n_patterns, lr=1e-2, spiking_output=True,
         )
         g = torch.Generator().manual_seed(self.seed)
         p_spike = min(1.0, self.input_rate * self.dt)
