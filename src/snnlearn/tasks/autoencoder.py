@@ -17,9 +17,10 @@ decoding every sample as the mean training image, ``max(0, 1 - |x - \hat x|^2 / 
 per sample; :meth:`metrics` reports ``coding_loss`` (the MSE). :meth:`predict` names the stored
 image nearest to the reconstruction.
 
-:func:`autoencoder_operating_point` changes one parameter of a trained network at run time, the
-scale of every hidden threshold (``v_th`` and the adaptation jump): the trade-off curve of one
-network (``benchmarks/energy_tradeoff.py``).
+:func:`autoencoder_operating_point` changes one number of a trained network at run time, the
+scale of every hidden threshold (``knob="threshold"``), or that scale with each spike's
+downstream weight scaled alike (``knob="spike_size"``): the trade-off curve of one network
+(``benchmarks/energy_tradeoff.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import copy
 import dataclasses
 import math
 import numbers
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -40,36 +42,53 @@ from snnlearn.neurons._checks import check_dt
 from snnlearn.tasks.base import SPLITS, Split, Task, TaskData, TaskDefaults
 from snnlearn.tasks.digits import _load_splits
 
-__all__ = ["AutoEncoder", "autoencoder_operating_point"]
+__all__ = ["AutoEncoder", "Knob", "autoencoder_operating_point"]
+
+Knob = Literal["spike_size", "threshold"]
 
 
-def autoencoder_operating_point(net: Network, threshold_scale: float) -> Network:
-    """A copy of ``net`` whose hidden thresholds are ``threshold_scale`` times the trained ones.
+def autoencoder_operating_point(net: Network, scale: float, *,
+                                knob: Knob = "spike_size") -> Network:
+    """A copy of ``net`` at another operating point, set by one number ``scale`` (``s``).
 
-    For LIF ``v_th -> s v_th``; for ALIF also the adaptation jump ``beta_a -> s beta_a``, so that
-    the whole adaptive threshold ``v_th + beta_a a`` scales. Weights are shared values (copied).
+    ``knob="threshold"``: every hidden threshold is ``s`` times the trained one (LIF
+    ``v_th -> s v_th``; ALIF also the adaptation jump ``beta_a -> s beta_a``, so the whole
+    adaptive threshold ``v_th + beta_a a`` scales). ``knob="spike_size"``: the same, and every
+    hidden spike also counts ``s`` times as much downstream (recurrent and readout weights
+    ``x s``), so a neuron that fires ``s`` times less often still delivers the same signal;
+    with ``v_reset = v_leak = 0`` this is the trained network with its input weights divided
+    by ``s`` and its readout multiplied by ``s``. The original network is not changed.
 
     Raises:
-        ValueError: ``threshold_scale`` not a finite number > 0.
+        ValueError: ``scale`` not a finite number > 0, or an unknown ``knob``.
 
     Example:
         >>> from snnlearn.layers import build_network
         >>> net = build_network(4, [3], 2, dt=1e-3)
-        >>> autoencoder_operating_point(net, 2.0).layers[0].neuron.v_th
+        >>> autoencoder_operating_point(net, 2.0, knob="threshold").layers[0].neuron.v_th
         2.0
     """
-    if (isinstance(threshold_scale, bool) or not isinstance(threshold_scale, numbers.Real)
-            or not (math.isfinite(threshold_scale) and threshold_scale > 0)):
-        raise ValueError(f"threshold_scale must be a finite number > 0, got {threshold_scale!r}")
+    if (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
+            or not (math.isfinite(scale) and scale > 0)):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    if knob not in get_args(Knob):
+        raise ValueError(f"knob must be one of {list(get_args(Knob))}, got {knob!r}")
     out = copy.deepcopy(net)
     for layer in out.spiking_layers:
         neuron = layer.neuron
         if isinstance(neuron, ALIFParams):
-            lif = dataclasses.replace(neuron.lif, v_th=neuron.lif.v_th * threshold_scale)
+            lif = dataclasses.replace(neuron.lif, v_th=neuron.lif.v_th * scale)
             layer.neuron = dataclasses.replace(neuron, lif=lif,
-                                               adaptation=neuron.adaptation * threshold_scale)
+                                               adaptation=neuron.adaptation * scale)
         elif isinstance(neuron, LIFParams):
-            layer.neuron = dataclasses.replace(neuron, v_th=neuron.v_th * threshold_scale)
+            layer.neuron = dataclasses.replace(neuron, v_th=neuron.v_th * scale)
+    if knob == "spike_size":
+        with torch.no_grad():
+            for k, layer in enumerate(out.layers):
+                if isinstance(layer, SpikingLayer) and layer.recurrent_weight is not None:
+                    layer.recurrent_weight.mul_(scale)
+                if k > 0 and isinstance(out.layers[k - 1], SpikingLayer):
+                    layer.weight.mul_(scale)  # the synapses of the layer the spikes reach
     return out
 
 
