@@ -76,9 +76,10 @@ def test_threshold_scale_changes_one_parameter_and_the_activity():
 def test_a_short_run_learns_to_reconstruct(tmp_path):
     from snnlearn.experiments import Config, run
 
-    res = run(Config(task="autoencoder", rule="bptt", epochs=1, hidden=[64],
-                     task_options={"n_steps": 15}, out=str(tmp_path / "run")))
+    res = run(Config(task="autoencoder", rule="bptt", epochs=2, hidden=[64],
+                     out=str(tmp_path / "run")))
     s = res.summary
-    # one epoch: clearly better than the mean-image decoder (score 0) on the test split
-    assert s["test_accuracy"] > 0.2 and s["test_coding_loss"] < 0.08, s
+    # two epochs: clearly better than the mean-image decoder (score 0, MSE 0.074) on the test
+    # split; the coding loss is the score's numerator, so the two must agree
+    assert s["test_accuracy"] > 0.25 and s["test_coding_loss"] < 0.055, s
     assert registry.make_task("autoencoder").name == "autoencoder"
