@@ -34,7 +34,8 @@ def test_make_rule() -> None:
 
 
 def test_make_task_unknown_lists_choices() -> None:
-    match = r"unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, yinyang, tonic:"
+    match = (r"unknown task 'foo'; valid tasks: autoencoder, digits, mnist, randman, shd, "
+             r"spike_pattern, ssc, yinyang, tonic:")
     with pytest.raises(ValueError, match=match):
         registry.make_task("foo")
 
