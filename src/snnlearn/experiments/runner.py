@@ -197,6 +197,18 @@ def _fan_outs(net: Network) -> list[int]:
     return out
 
 
+def _score(task: Task, outputs: Tensor, labels: Tensor) -> Tensor:
+    """``task.score``; a duck-typed task without one is scored by its predictions."""
+    if hasattr(task, "score"):
+        return task.score(outputs, labels)
+    return (task.predict(outputs) == labels).to(torch.float32)
+
+
+def _metrics(task: Task, outputs: Tensor, labels: Tensor) -> Mapping[str, Tensor]:
+    """``task.metrics``, or none for a duck-typed task without them."""
+    return task.metrics(outputs, labels) if hasattr(task, "metrics") else {}
+
+
 def evaluate(
     net: Network, task: Task, data: TaskData, *, seed: int,
     simulate: Callable[[Network, Tensor], Rollout] = unroll, rule: LearningRule | None = None,
@@ -228,8 +240,8 @@ def evaluate(
             x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
             rollout = simulate(net, x)
             labels = data.labels[i:i + EVAL_BATCH].to(device)
-            correct += float(task.score(rollout.outputs, labels).sum())
-            for name, values in task.metrics(rollout.outputs, labels).items():
+            correct += float(_score(task, rollout.outputs, labels).sum())
+            for name, values in _metrics(task, rollout.outputs, labels).items():
                 metrics[name] = metrics.get(name, 0.0) + float(values.sum())
             loss += float(task.loss(rollout.outputs, labels)) * len(labels)
             synops += float(x.sum()) * first.synapse.fan_out
@@ -475,7 +487,7 @@ class _Session:
             net.constrain_()
             self.rule.after_step(net)
             total_loss += value * len(index)
-            correct += float(task.score(rollout.outputs.detach(), y).sum())
+            correct += float(_score(task, rollout.outputs.detach(), y).sum())
         if world > 1:  # distributed: every rank's correct predictions
             correct = distributed.all_reduce_sum([correct], device)[0]
         self.rule.end_epoch(net, ctx)
