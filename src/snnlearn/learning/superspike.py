@@ -37,9 +37,19 @@ back instantaneously through the transposed weights of the layer above,
 (:func:`superspike_target_grads`, the paper's single-neuron task) the error is the van Rossum
 error ``e = alpha * (S^target - S)`` and ``alpha`` is the paper's double exponential.
 
+Spiking output layers. A network may end in a LIF layer instead of a readout; its loss (e.g. the
+van Rossum distance to target trains) is a function of the output spikes ``S``, and the output
+error is ``e = dL/dS`` (autograd on the loss w.r.t. the detached spikes). The output layer's own
+update is ``sum_t e_t sigma'_t epsilon_t`` (no further kernel: for the van Rossum distance with
+kernel ``K``, ``e = (2 dt/tau) K^T K (S - S^target)``, so this is the paper's
+``sum_t (K (S^target - S))_t (K (sigma' epsilon))_t`` up to sign and scale, with ``alpha = K``).
+The hidden layers then see the membrane error of the outputs, ``sigma'_out e``, in place of the
+readout error above, and ``kernel="readout"`` means the output neurons' own PSP kernel.
+
 Exact and approximated: with one hidden layer of LIF neurons with a subtractive, detached reset
 (``detach_reset=True``) and no refractoriness, ``feedback="symmetric"`` and ``kernel="readout"``
-give exactly the BPTT surrogate gradient (the tests check this). Otherwise the traces ignore the
+give exactly the BPTT surrogate gradient, with a readout or a spiking output whose reset is
+detached too (the tests check both). Otherwise the traces ignore the
 reset's dependence on past spikes (``epsilon * S_j`` is the membrane without resets),
 refractoriness and, for deeper layers, the dynamics of the layers above; random and uniform
 feedback replace ``W_out^T``. The readout itself is trained by autograd on the detached last
@@ -51,7 +61,8 @@ presynaptic spikes of every step, ``O(T B (N + M))`` per layer; with an online e
 size ``T`` is needed.
 
 Supported neurons: feed-forward :class:`~snnlearn.neurons.LIFParams` hidden layers (with or
-without current synapse, either reset), ending in a :class:`~snnlearn.layers.Readout`.
+without current synapse, either reset), ending in a :class:`~snnlearn.layers.Readout` or in a
+feed-forward LIF output layer.
 
 References:
     Zenke, F. & Ganguli, S. (2018). SuperSpike: supervised learning in multilayer spiking neural
