@@ -146,7 +146,7 @@ class SpikePattern(Task):
         >>> task = SpikePattern(n_in=20, n_out=3, duration=0.1, target_spikes=2)
         >>> x = task.encode(task.split("train").inputs[:2])
         >>> tuple(x.shape), len(task.split("train")), len(task.split("test"))
-        ((100, 2, 20), 10, 1)
+        ((100, 2, 20), 20, 1)
         >>> target = task.targets_for(task.split("test").labels)
         >>> float(task.score(target, task.split("test").labels)[0])
         1.0
