@@ -81,18 +81,19 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from snnlearn.kernels.dispatch import numba_available
-from snnlearn.layers import Network, Readout
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning._eventprop_exact import _advance, _Dyn, _Events, _flow, _schedule
+from snnlearn.learning._eventprop_grid import GridFunction, grid_params
 from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.neurons import LIFParams, LIFState, LIState
-from snnlearn.simulate import check_input_sequence
+from snnlearn.simulate import check_input_sequence, unroll
 
 __all__ = ["EventProp", "SpikeTimes", "check_eventprop_network"]
 
@@ -113,20 +114,33 @@ class SpikeTimes(NamedTuple):
     neuron: Tensor
 
 
-def check_eventprop_network(net: Network) -> list[_Dyn]:
-    """Raise ``ValueError`` unless EventProp supports ``net``; return each layer's constants."""
+def check_eventprop_network(net: Network, *, recurrent: bool = False) -> list[_Dyn]:
+    """Raise ``ValueError`` unless EventProp supports ``net``; return each layer's constants.
+
+    ``recurrent``: accept recurrent spiking layers (the time-grid mode does, the exact mode not).
+    """
     if not isinstance(net.layers[-1], Readout):
         raise ValueError("EventProp needs a network ending in a Readout (LI) layer; spiking "
                          "output layers (build_network(..., spiking_output=True)) are unsupported")
     dyns = []
     for k, layer in enumerate(net.layers):
+        if not isinstance(layer, (SpikingLayer, Readout)):
+            raise ValueError(f"EventProp supports dense spiking layers and a readout only; layer "
+                             f"{k} is a {type(layer).__name__}")
         p = layer.neuron
         if isinstance(layer, Readout):
             dyns.append(_Dyn(p.tau_mem, _need_syn(p.tau_syn, k), p.r, math.inf, 0.0, p.v_leak))
             continue
-        if not isinstance(p, LIFParams) or layer.recurrent:
-            raise ValueError(f"EventProp supports feed-forward LIF layers only; layer {k} is "
-                             f"{'recurrent' if layer.recurrent else type(p).__name__}")
+        if layer.synapse.kind != "dense" or layer.graded:
+            raise ValueError(f"EventProp supports dense synapses and binary spikes only; layer {k} "
+                             f"has {layer.synapse.kind} synapses"
+                             f"{' and graded spikes' if layer.graded else ''}")
+        if not isinstance(p, LIFParams):
+            raise ValueError(f"EventProp supports LIF layers only; layer {k} is "
+                             f"{type(p).__name__}")
+        if layer.recurrent and not recurrent:
+            raise ValueError(f"EventProp mode=exact supports feed-forward layers only; layer {k} "
+                             "is recurrent (mode=grid trains recurrent layers)")
         if p.t_ref != 0 or p.v_th <= p.v_leak:
             raise ValueError(
                 f"EventProp needs t_ref=0 (no refractoriness) and v_th > v_leak; layer {k} has "
@@ -387,19 +401,36 @@ def _unflatten(params: tuple[Tensor, ...], has_bias: tuple[bool, ...]
     return weights, biases
 
 
-class EventProp(LearningRule):
-    """EventProp (Wunderlich & Pehle 2021): exact adjoint gradients on event-exact spike times.
+Mode = Literal["grid", "exact"]
 
-    ``simulate`` runs the continuous-time network (spike times not quantised; see the module
-    docstring for the equations) inside a custom autograd Function whose backward pass is the
-    EventProp adjoint, so ``rollout.outputs`` (readout membrane at the grid points, ``[T, B,
-    n_out]``) carries exact gradients to every weight and bias. ``rollout.spikes`` holds the
-    spike counts per step; ``rollout.extras["spike_times"]`` the exact times
-    (:class:`SpikeTimes`, one per spiking layer).
+
+class EventProp(LearningRule):
+    """EventProp (Wunderlich & Pehle 2021): adjoint gradients through the spike times.
+
+    Two modes (``mode``, ``--rule-option mode=...``):
+
+    - ``"grid"`` (default): the network's own discrete model (``unroll``, spikes on the grid)
+      forward; backward, the EventProp adjoint integrated on the same grid with the exact
+      jumps at the spike steps, as mlGeNN does (equations in
+      :mod:`snnlearn.learning._eventprop_grid`). Recurrent layers are supported; the cost is that
+      of one ``unroll`` plus one backward scan, like BPTT.
+    - ``"exact"``: the continuous-time network with event-exact spike times (not quantised; see
+      the module docstring) inside a custom autograd Function whose backward pass is the
+      EventProp adjoint: the exact gradient of that model. Feed-forward layers only;
+      ``rollout.extras["spike_times"]`` holds the exact times (:class:`SpikeTimes`, one per
+      spiking layer).
+
+    In both, ``rollout.outputs`` (readout membrane at the grid points, ``[T, B, n_out]``)
+    carries the gradients to every weight and bias, and ``rollout.spikes`` the spike counts per
+    step (no gradient). Evaluate a trained network with this rule's ``simulate`` (the runner
+    does): the exact mode's model is not ``unroll``'s.
+
+    Args:
+        mode: ``"grid"`` or ``"exact"``.
 
     Raises:
-        ValueError: from ``simulate``, for a network EventProp does not support (see
-            :func:`check_eventprop_network`) or an invalid input.
+        ValueError: an unknown ``mode``; from ``simulate``, a network EventProp does not support
+            (see :func:`check_eventprop_network`) or an invalid input.
 
     Example:
         >>> import torch
@@ -409,7 +440,7 @@ class EventProp(LearningRule):
         ...                     neuron=LIFParams(tau_syn=5e-3, reset="hard"),
         ...                     readout=LIParams(tau_syn=5e-3),
         ...                     generator=torch.Generator().manual_seed(0))
-        >>> rule = EventProp()
+        >>> rule = EventProp(mode="exact")
         >>> r = rule.simulate(net, (torch.rand(20, 4, 3) < 0.3).float())
         >>> rule.assign_grads(net, r, r.outputs.amax(0).sum())
         >>> tuple(r.outputs.shape), net.layers[-1].weight.grad.shape
@@ -419,18 +450,33 @@ class EventProp(LearningRule):
         Wunderlich, T. C. & Pehle, C. (2021). Event-based backpropagation can compute exact
         gradients for spiking neural networks. Scientific Reports 11, 12829.
         doi:10.1038/s41598-021-91786-z
+
+        Nowotny, T., Turner, J. P. & Knight, J. C. Loss shaping enhances exact gradient learning
+        with Eventprop in spiking neural networks. arXiv:2212.01232 (the mlGeNN implementation).
     """
 
     name = "eventprop"
-    supports = Support()
+    supports = Support(recurrent=True)
+
+    def __init__(self, mode: Mode = "grid") -> None:
+        if mode not in get_args(Mode):
+            raise ValueError(f"EventProp mode must be one of {list(get_args(Mode))}, got {mode!r}")
+        self.mode = mode
+        self.supports = Support(recurrent=mode == "grid")
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Check that ``net`` is supported (no random state to draw)."""
-        check_eventprop_network(net)
+        check_eventprop_network(net, recurrent=self.mode == "grid")
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
-        dyns = check_eventprop_network(net)
+        dyns = check_eventprop_network(net, recurrent=self.mode == "grid")
         check_input_sequence(x, net.n_in, net.layers[0].weight.dtype)
+        if self.mode == "grid":
+            if not torch.is_grad_enabled():
+                return unroll(net, x, check=False)
+            box: list[Rollout] = []
+            out = GridFunction.apply(net, box, x, *grid_params(net))
+            return box[0]._replace(outputs=out)
         has_bias = tuple(layer.bias is not None for layer in net.layers)
         params = [t for layer in net.layers
                   for t in (layer.weight, layer.bias) if t is not None]
