@@ -85,20 +85,25 @@ def _readout_adjoint(g_out: Tensor, c: _Grid) -> tuple[Tensor, Tensor]:
 
 def _jump_factors(u: Tensor, z: Tensor, c: _Grid) -> tuple[Tensor, Tensor]:
     """Per step and neuron ``(f, h)`` with ``Lambda_u' = f lambda_u - h D`` (``f = 1, h = 0``
-    where no spike with a crossing happened)."""
-    up = u - c.v_leak  # pre-reset membrane relative to v_leak
-    fired = z > 0
+    where no spike with a crossing happened); evaluated at the spikes only."""
+    f, h = torch.ones_like(u), torch.zeros_like(u)
+    t, b, k = z.nonzero(as_tuple=True)
+    if t.numel() == 0:
+        return f, h
+    up = u[t, b, k] - c.v_leak  # pre-reset membrane relative to v_leak
+    before = (t - 1).clamp(min=0)
+    prev_up = torch.where(t > 0, u[before, b, k] - c.v_leak, torch.zeros_like(up))
+    prev_z = torch.where(t > 0, z[before, b, k], torch.zeros_like(up)) > 0
     if c.subtract:
-        post = up - z * (c.theta - c.u_reset)
+        prev = prev_up - prev_z.to(up.dtype) * (c.theta - c.u_reset)
     else:
-        post = torch.where(fired, torch.full_like(up, c.u_reset), up)
-    prev = torch.cat([torch.zeros_like(post[:1]), post[:-1]])
+        prev = torch.where(prev_z, torch.full_like(up, c.u_reset), prev_up)
     current = (up - c.a_m * prev) / c.g
     den = c.r * current - c.theta
-    ok = fired & (prev <= c.theta) & (den > 0)
-    safe = torch.where(ok, den, torch.ones_like(den))
-    f = torch.where(ok, (c.r * current - c.u_reset) / safe, torch.ones_like(den))
-    h = torch.where(ok, c.tau_mem / safe, torch.zeros_like(den))
+    ok = (prev <= c.theta) & (den > 0)
+    t, b, k, den, current = t[ok], b[ok], k[ok], den[ok], current[ok]
+    f[t, b, k] = (c.r * current - c.u_reset) / den
+    h[t, b, k] = c.tau_mem / den
     return f, h
 
 
