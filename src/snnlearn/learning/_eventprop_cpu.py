@@ -1,5 +1,8 @@
-"""Compiled event-exact forward pass of one EventProp LIF layer (private; numba, CPU).
+"""Compiled kernels of EventProp (private; numba, CPU): the event-exact forward pass of one LIF
+layer (exact mode) and the backward adjoint scan of one layer on the grid (grid mode,
+:func:`grid_adjoint_compiled`; equations in :mod:`snnlearn.learning._eventprop_grid`).
 
+Exact forward:
 The same computation as ``eventprop._lif_forward`` (see the equations in
 :mod:`snnlearn.learning.eventprop`), one neuron at a time: for each grid step the input current
 jumps by the projected grid input (summed over the nonzero inputs of that step, so nothing of size
@@ -20,7 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["lif_forward_compiled"]
+from snnlearn.kernels._numba_cpu import _dual
+
+__all__ = ["lif_forward_compiled", "grid_adjoint_compiled"]
 
 _MAX_ITER = 100
 
@@ -194,6 +199,52 @@ def lif_forward_compiled(
     flat = torch.arange(batch_size * n_out)[:, None].expand(-1, cap)[mask]
     events = (out_step[mask], out_off[mask], flat // n_out, flat % n_out, out_cur[mask])
     return events, u_fin, i_fin
+
+
+@_dual
+def _grid_adjoint(f, h, d, z, wt, has_rec, a_m, a_s, g, inv_tau_s, r_tau_m, lam_i,
+                  lam_up):  # type: ignore[no-untyped-def]
+    T, B, N = f.shape
+    for b in numba.prange(B):
+        lu = np.zeros_like(f[0, 0])  # lambda_u after the step, a_m Lambda_u'[n + 1]
+        li = np.zeros_like(f[0, 0])  # Lambda_I[n + 1]
+        q = np.zeros_like(f[0, 0])
+        for n in range(T - 1, -1, -1):
+            if has_rec:
+                fired = False
+                for k in range(N):
+                    if z[n, b, k] > 0:
+                        fired = True
+                        break
+                if fired:  # recurrent events of step n arrive at step n + 1
+                    for k in range(N):
+                        q[k] = li[k] * inv_tau_s - r_tau_m * lu[k]
+            for k in range(N):
+                dn = d[n, b, k]
+                if has_rec and h[n, b, k] != 0:
+                    acc = 0.0
+                    for j in range(N):
+                        acc += wt[k, j] * q[j]
+                    dn += acc
+                lup = f[n, b, k] * lu[k] - h[n, b, k] * dn
+                lam_up[n, b, k] = lup
+                lam_i[n, b, k] = g * lup + a_s * li[k]
+            for k in range(N):
+                li[k] = lam_i[n, b, k]
+                lu[k] = a_m * lam_up[n, b, k]
+
+
+def grid_adjoint_compiled(f: Tensor, h: Tensor, d: Tensor, z: Tensor, w_rec: Tensor | None,
+                          a_m: float, a_s: float, g: float, tau_syn: float, r: float,
+                          tau_mem: float) -> tuple[Tensor, Tensor]:
+    """The grid adjoint scan of one layer (CPU tensors ``[T, B, N]`` of one dtype): returns
+    ``(Lambda_I, Lambda_u')`` for ``Lambda_u' = f lambda_u - h (D + recurrent term)``."""
+    f, h, d, z = (t.contiguous() for t in (f, h, d, z))
+    wt = (w_rec.T.contiguous() if w_rec is not None else f.new_zeros(1, 1))
+    lam_i, lam_up = torch.empty_like(f), torch.empty_like(f)
+    _grid_adjoint(f.numpy(), h.numpy(), d.numpy(), z.numpy(), wt.numpy(), w_rec is not None,
+                  a_m, a_s, g, 1.0 / tau_syn, r / tau_mem, lam_i.numpy(), lam_up.numpy())
+    return lam_i, lam_up
 
 
 def available() -> bool:

@@ -42,10 +42,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from snnlearn.layers import Network, Readout
+from snnlearn.kernels.dispatch import numba_available
+from snnlearn.layers import Network
 from snnlearn.simulate import Rollout, unroll
 
-__all__ = ["GridFunction", "grid_constants"]
+__all__ = ["GridFunction", "grid_constants", "grid_simulate"]
 
 
 class _Grid(NamedTuple):
@@ -72,17 +73,6 @@ def grid_constants(p: Any, dt: float) -> _Grid:
                  p.v_leak, getattr(p, "reset", "hard") == "subtract")
 
 
-def _readout_adjoint(g_out: Tensor, c: _Grid) -> tuple[Tensor, Tensor]:
-    """``(Lambda_I, lambda_v)`` of the readout; ``lambda_v[n]`` includes the loss at ``n``."""
-    lam_v, lam_i = torch.empty_like(g_out), torch.empty_like(g_out)
-    lv, li = g_out.new_zeros(g_out.shape[1:]), g_out.new_zeros(g_out.shape[1:])
-    for n in range(g_out.shape[0] - 1, -1, -1):
-        lv = g_out[n] + c.a_m * lv
-        li = c.g * lv + c.a_s * li
-        lam_v[n], lam_i[n] = lv, li
-    return lam_i, lam_v
-
-
 def _jump_factors(u: Tensor, z: Tensor, c: _Grid) -> tuple[Tensor, Tensor]:
     """Per step and neuron ``(f, h)`` with ``Lambda_u' = f lambda_u - h D`` (``f = 1, h = 0``
     where no spike with a crossing happened); evaluated at the spikes only."""
@@ -107,14 +97,19 @@ def _jump_factors(u: Tensor, z: Tensor, c: _Grid) -> tuple[Tensor, Tensor]:
     return f, h
 
 
-def _lif_adjoint(u: Tensor, z: Tensor, d: Tensor, w_rec: Tensor | None, c: _Grid
-                 ) -> tuple[Tensor, Tensor]:
-    """``(Lambda_I, Lambda_u')`` ``[T, B, N]`` of one LIF layer given the downstream ``D``."""
-    f, h = _jump_factors(u, z, c)
-    lam_i, lam_up = torch.empty_like(u), torch.empty_like(u)
-    lu, li = u.new_zeros(u.shape[1:]), u.new_zeros(u.shape[1:])
+def _scan(f: Tensor, h: Tensor, d: Tensor, z: Tensor, w_rec: Tensor | None, c: _Grid
+          ) -> tuple[Tensor, Tensor]:
+    """``(Lambda_I, Lambda_u')`` ``[T, B, N]`` of ``Lambda_u' = f lambda_u - h (D + recurrent
+    term)``: compiled on the CPU (numba), torch ops per step elsewhere."""
+    if f.device.type == "cpu" and numba_available():
+        from snnlearn.learning._eventprop_cpu import grid_adjoint_compiled
+
+        return grid_adjoint_compiled(f, h, d, z, w_rec, c.a_m, c.a_s, c.g, c.tau_syn, c.r,
+                                     c.tau_mem)
+    lam_i, lam_up = torch.empty_like(f), torch.empty_like(f)
+    lu, li = f.new_zeros(f.shape[1:]), f.new_zeros(f.shape[1:])
     spiking = z.flatten(1).any(1).tolist() if w_rec is not None else ()
-    for n in range(u.shape[0] - 1, -1, -1):
+    for n in range(f.shape[0] - 1, -1, -1):
         dn = d[n]
         if w_rec is not None and spiking[n]:  # recurrent events arrive at step n + 1
             dn = dn + (li / c.tau_syn - c.r * lu / c.tau_mem) @ w_rec
@@ -131,73 +126,63 @@ def _arrival(lam_i: Tensor, lam_up: Tensor, c: _Grid) -> Tensor:
 
 
 class GridFunction(torch.autograd.Function):
-    """Forward: ``unroll`` (no autograd graph). Backward: the grid adjoint (module docstring).
+    """Links the readout output of a recorded rollout to each layer's feed-forward current and
+    recurrent weight; backward is the grid adjoint (module docstring).
 
-    ``apply(net, box, x, *params)`` with ``params`` every layer's ``weight``, ``bias`` (if any)
-    and ``recurrent_weight`` (if any), in layer order; the rollout is appended to ``box``.
+    ``apply(net, rollout, *currents, *recurrent_weights)``: ``currents`` one per layer (the
+    projections, with their autograd history, whose gradient ``Lambda_I`` autograd carries on to
+    the synapse's weight and bias), ``recurrent_weights`` one per recurrent layer.
     """
 
     @staticmethod
-    def forward(ctx: Any, net: Network, box: list[Rollout], x: Tensor, *params: Tensor
-                ) -> Tensor:
-        ro = unroll(net, x, record=True, check=False)
-        box.append(ro)
+    def forward(ctx: Any, net: Network, ro: Rollout, *inputs: Tensor) -> Tensor:
         ctx.net = net
-        hidden = [t for rec, z in zip(ro.records[:-1], ro.spikes, strict=True)
-                  for t in (rec.input, rec.u, z)]
-        ctx.save_for_backward(ro.records[-1].input, *hidden)
+        ctx.save_for_backward(*(t for rec, z in zip(ro.records[:-1], ro.spikes, strict=True)
+                                for t in (rec.u, z)))
         return ro.outputs.clone()
 
     @staticmethod
     def backward(ctx: Any, g_out: Tensor) -> tuple[Tensor | None, ...]:
         net: Network = ctx.net
-        readout_in, *flat = ctx.saved_tensors
+        flat = ctx.saved_tensors
         layers = list(net.layers)
         dt = float(net.dt)
-        grads: list[list[Tensor | None]] = []
-        ro_layer = layers[-1]
-        assert isinstance(ro_layer, Readout)
-        c = grid_constants(ro_layer.neuron, dt)
-        lam_i, lam_v = _readout_adjoint(g_out, c)
-        grads.append(_param_grads(ro_layer, lam_i, readout_in, None))
-        arrival, w_down = _arrival(lam_i, lam_v, c), ro_layer.weight.detach()
+        c = grid_constants(layers[-1].neuron, dt)
+        ones = torch.ones_like(g_out)
+        lam_i, lam_v = _scan(ones, -ones, g_out, g_out, None, c)  # the readout: source dL/dv
+        currents, recurrent = [lam_i], []
+        arrival, w_down = _arrival(lam_i, lam_v, c), layers[-1].weight.detach()
         for k in range(len(layers) - 2, -1, -1):
             layer = layers[k]
-            inp, u, z = flat[3 * k:3 * k + 3]
+            u, z = flat[2 * k:2 * k + 2]
             c = grid_constants(layer.neuron, dt)
             d = arrival @ w_down.to(arrival.dtype)
             w_rec = layer.masked_recurrent_weight()
             w_rec = None if w_rec is None else w_rec.detach().to(u.dtype)
-            lam_i, lam_up = _lif_adjoint(u, z, d, w_rec, c)
-            grads.append(_param_grads(layer, lam_i, inp, z))
+            f, h = _jump_factors(u, z, c)
+            lam_i, lam_up = _scan(f, h, d, z, w_rec, c)
+            currents.append(lam_i)
+            if w_rec is not None:
+                g_rec = lam_i[1:].reshape(-1, lam_i.shape[-1]).T @ z[:-1].reshape(-1, z.shape[-1])
+                recurrent.append(g_rec.fill_diagonal_(0.0).to(layer.recurrent_weight.dtype))
             arrival, w_down = _arrival(lam_i, lam_up, c), layer.weight.detach()
-        out: list[Tensor | None] = [g for layer_grads in reversed(grads) for g in layer_grads]
-        return (None, None, None, *out)
+        return (None, None, *reversed(currents), *reversed(recurrent))
 
 
-def _param_grads(layer: Any, lam_i: Tensor, inp: Tensor, z: Tensor | None
-                 ) -> list[Tensor | None]:
-    """``dL/dW``, ``dL/db`` (if a bias) and ``dL/dW_rec`` (if recurrent) from ``Lambda_I``."""
-    w = layer.weight
-    flat_i = lam_i.reshape(-1, lam_i.shape[-1])
-    out: list[Tensor | None] = [(flat_i.T @ inp.reshape(-1, inp.shape[-1]).to(flat_i.dtype))
-                                .to(w.dtype)]
-    if layer.bias is not None:
-        out.append(flat_i.sum(0).to(w.dtype))
-    if getattr(layer, "recurrent_weight", None) is not None:
-        assert z is not None
-        g_rec = lam_i[1:].reshape(-1, lam_i.shape[-1]).T @ z[:-1].reshape(-1, z.shape[-1])
-        out.append(g_rec.fill_diagonal_(0.0).to(w.dtype))
-    return out
+def grid_simulate(net: Network, x: Tensor) -> Rollout:
+    """``unroll`` forward (its projections under autograd, the neuron loops without), outputs
+    linked to the parameters through :class:`GridFunction`."""
+    currents: list[Tensor] = []
 
+    def projection(k: int, layer: Any, seq: Tensor) -> Tensor:
+        with torch.enable_grad():
+            current = layer.project(seq)
+        currents.append(current)
+        return current.detach()
 
-def grid_params(net: Network) -> list[Tensor]:
-    """The parameters :class:`GridFunction` takes, in its order."""
-    out: list[Tensor] = []
-    for layer in net.layers:
-        out.append(layer.weight)
-        if layer.bias is not None:
-            out.append(layer.bias)
-        if getattr(layer, "recurrent_weight", None) is not None:
-            out.append(layer.recurrent_weight)
-    return out
+    with torch.no_grad():
+        ro = unroll(net, x, record=True, check=False, projection=projection)
+    recurrent = [layer.recurrent_weight for layer in net.layers
+                 if getattr(layer, "recurrent_weight", None) is not None]
+    out = GridFunction.apply(net, ro, *currents, *recurrent)
+    return ro._replace(outputs=out)

@@ -90,7 +90,7 @@ from torch import Tensor
 from snnlearn.kernels.dispatch import numba_available
 from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning._eventprop_exact import _advance, _Dyn, _Events, _flow, _schedule
-from snnlearn.learning._eventprop_grid import GridFunction, grid_params
+from snnlearn.learning._eventprop_grid import grid_simulate
 from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.neurons import LIFParams, LIFState, LIState
 from snnlearn.simulate import check_input_sequence, unroll
@@ -474,9 +474,7 @@ class EventProp(LearningRule):
         if self.mode == "grid":
             if not torch.is_grad_enabled():
                 return unroll(net, x, check=False)
-            box: list[Rollout] = []
-            out = GridFunction.apply(net, box, x, *grid_params(net))
-            return box[0]._replace(outputs=out)
+            return grid_simulate(net, x)
         has_bias = tuple(layer.bias is not None for layer in net.layers)
         params = [t for layer in net.layers
                   for t in (layer.weight, layer.bias) if t is not None]
