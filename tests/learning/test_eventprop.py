@@ -58,8 +58,10 @@ def test_spike_times_equal_the_closed_form_of_the_alpha_like_kernel():
     assert (times - torch.tensor(expected, dtype=F64)).abs().max() < 1e-9
 
 
-def ode_spike_times(w_in: Tensor, bias: float, x: Tensor, p: LIFParams) -> list[float]:
-    """Reference: integrate the ODE between input jumps with scipy, stopping at threshold."""
+def ode_spike_times(w_in: Tensor, bias: float, x: Tensor, p: LIFParams,
+                    membrane: list[float] | None = None) -> list[float]:
+    """Reference: integrate the ODE between input jumps with scipy, stopping at threshold
+    (``membrane`` receives ``v`` at the end of every step)."""
     def rhs(_t: float, y: np.ndarray) -> np.ndarray:
         return np.array([(p.v_leak - y[0] + p.r * y[1]) / p.tau_mem, -y[1] / p.tau_syn])
 
@@ -76,6 +78,8 @@ def ode_spike_times(w_in: Tensor, bias: float, x: Tensor, p: LIFParams) -> list[
                             atol=1e-15, events=hit)
             state = sol.y[:, -1].copy()
             if sol.status != 1:
+                if membrane is not None:
+                    membrane.append(float(state[0]))
                 break
             t0 = sol.t_events[0][0]
             spikes.append(t0)
@@ -128,10 +132,13 @@ def test_spike_times_equal_a_high_precision_ode_solution(reset):
     x = torch.zeros(30, 1, 2, dtype=F64)
     x[[0, 3, 4, 12, 13, 14], 0, 0] = 1.0
     x[[1, 2, 20], 0, 1] = 2.0
-    times = exact_mode().simulate(net, x).extras["spike_times"][0].time
+    r = exact_mode().simulate(net, x)
+    times = r.extras["spike_times"][0].time
     w_in = net.layers[0].weight.detach()[0].numpy()
     exact = mp_spike_times(w_in, 0.02, x.numpy(), p)
-    ode = ode_spike_times(w_in, 0.02, x.numpy(), p)  # the closed form solves the ODE
+    membrane: list[float] = []
+    ode = ode_spike_times(w_in, 0.02, x.numpy(), p, membrane)  # the closed form solves the ODE
+    assert np.abs(r.membranes[0][:, 0, 0].numpy() - np.array(membrane)).max() < 1e-9
     assert len(exact) >= 3 and times.numel() == len(exact) == len(ode)
     assert np.abs(times.numpy() - np.array(exact)).max() < 1e-9
     assert np.abs(times.numpy() - np.array(ode)).max() < 1e-8
@@ -269,7 +276,9 @@ def test_rollout_spikes_bin_the_exact_spike_times_and_outputs_carry_gradients():
     net = small_net([4, 3])
     x = (torch.rand(25, 2, 3, generator=gen(5)) < 0.3).to(F64)
     r = exact_mode().simulate(net, x)
-    assert r.outputs.shape == (25, 2, 2) and len(r.spikes) == 2 and r.membranes == ()
+    assert r.outputs.shape == (25, 2, 2) and len(r.spikes) == 2
+    assert [tuple(v.shape) for v in r.membranes] == [(25, 2, 4), (25, 2, 3), (25, 2, 2)]
+    assert torch.equal(r.membranes[-1], r.outputs.detach())
     for z, st in zip(r.spikes, r.extras["spike_times"], strict=True):
         assert isinstance(st, SpikeTimes)
         binned = torch.zeros_like(z)

@@ -89,8 +89,8 @@ def _root(u, i, hi, tau_m, tau_s, r, theta, tol):  # type: ignore[no-untyped-def
 def _forward(x_ptr, x_idx, x_val, has_grid, bias, has_bias, ev_ptr, ev_step, ev_off, ev_neu, w,
              n_steps,
              tau_m, tau_s, r, theta, u_reset, dt, tol, out_count, out_step, out_off, out_cur,
-             u_fin, i_fin):  # type: ignore[no-untyped-def]
-    B, N = u_fin.shape
+             u_grid, i_fin):  # type: ignore[no-untyped-def]
+    B, N = i_fin.shape
     cap = out_step.shape[1]
     for bn in numba.prange(B * N):
         b, n = bn // N, bn % N
@@ -138,7 +138,8 @@ def _forward(x_ptr, x_idx, x_val, has_grid, bias, has_bias, ev_ptr, ev_step, ev_
                 t = end
                 i += w[n, ev_neu[p]]
                 p += 1
-        u_fin[b, n], i_fin[b, n] = u, i
+            u_grid[s, b, n] = u
+        i_fin[b, n] = i
         out_count[bn] = cnt
 
 
@@ -150,7 +151,8 @@ def lif_forward_compiled(
     """Event-exact forward of one LIF layer (float64 CPU tensors).
 
     ``pre`` is the presynaptic layer's ``(step, offset, batch, neuron)``; ``x`` the grid input
-    of the first layer. Returns ``((step, offset, batch, neuron, current), u_final, i_final)``
+    of the first layer. Returns ``((step, offset, batch, neuron, current), u, i_final)`` with
+    ``u`` ``[T, B, N]`` the membrane (relative to ``v_leak``) at the end of every step,
     with the spikes ordered by (batch, neuron, time).
     """
     n_out = w.shape[0]
@@ -178,8 +180,8 @@ def lif_forward_compiled(
         ptr = torch.zeros(batch_size + 1, dtype=torch.int64)
         ev = (torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.float64),
               torch.zeros(0, dtype=torch.int64))
-    u_fin = torch.empty(batch_size, n_out, dtype=torch.float64)
-    i_fin = torch.empty_like(u_fin)
+    u_grid = torch.empty(n_steps, batch_size, n_out, dtype=torch.float64)
+    i_fin = torch.empty(batch_size, n_out, dtype=torch.float64)
     count = torch.empty(batch_size * n_out, dtype=torch.int64)
     cap = max(4, n_steps // 4)
     while True:
@@ -190,7 +192,7 @@ def lif_forward_compiled(
                  b is not None, ptr.numpy(),
                  ev[0].numpy(), ev[1].numpy(), ev[2].numpy(), wn, n_steps, tau_m, tau_s, r,
                  theta, u_reset, dt, 1e-13 * dt, count.numpy(), out_step.numpy(),
-                 out_off.numpy(), out_cur.numpy(), u_fin.numpy(), i_fin.numpy())
+                 out_off.numpy(), out_cur.numpy(), u_grid.numpy(), i_fin.numpy())
         most = int(count.max()) if count.numel() else 0
         if most <= cap:
             break
@@ -198,7 +200,7 @@ def lif_forward_compiled(
     mask = torch.arange(cap)[None, :] < count[:, None]
     flat = torch.arange(batch_size * n_out)[:, None].expand(-1, cap)[mask]
     events = (out_step[mask], out_off[mask], flat // n_out, flat % n_out, out_cur[mask])
-    return events, u_fin, i_fin
+    return events, u_grid, i_fin
 
 
 @_dual

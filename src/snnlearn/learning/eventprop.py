@@ -160,7 +160,8 @@ def _need_syn(tau_syn: float | None, k: int) -> float:
 def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | None,
                  pre: _Events | None, n_steps: int, batch_size: int
                  ) -> tuple[_Events, Tensor, Tensor]:
-    """Event-exact forward pass of one LIF layer; returns its spikes and final ``(u, I)``.
+    """Event-exact forward pass of one LIF layer; returns its spikes, ``u`` at the end of every
+    step ``[T, B, N]`` and the final ``I``.
 
     On the CPU with numba the compiled loop of :mod:`snnlearn.learning._eventprop_cpu` runs it
     (same equations, per neuron); otherwise the vectorised torch loop below.
@@ -178,6 +179,7 @@ def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | No
     sched = _schedule(pre, n_steps, batch_size) if pre is not None else None
     tol = 1e-13 * dt
     records: list[tuple[Tensor, ...]] = []
+    grid = u.new_zeros(n_steps, *u.shape)
     for n in range(n_steps):
         if x is not None:
             i = i + F.linear(x[n].to(F64), w, b)
@@ -192,11 +194,12 @@ def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | No
             t = target
             i = i.index_add(0, pre.batch[idx], w[:, pre.neuron[idx]].T)
         u, i = _advance(u, i, t, torch.full_like(t, dt), d, tol, out)
+        grid[n] = u
         records += [(torch.full_like(f, n), f, t_s, i_s) for f, t_s, i_s in out]
     step, flat, offset, current = (torch.cat(col) for col in zip(*records, strict=True)) \
         if records else (torch.zeros(0, dtype=torch.long),) * 2 + (u.new_zeros(0),) * 2
     n_out = w.shape[0]
-    return _Events(step, offset, flat // n_out, flat % n_out, current), u, i
+    return _Events(step, offset, flat // n_out, flat % n_out, current), grid, i
 
 
 def _li_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | None,
@@ -340,15 +343,17 @@ class _EventPropFunction(torch.autograd.Function):
         dyns, has_bias, dt = spec
         n_steps, batch_size = x.shape[0], x.shape[1]
         weights, biases = _unflatten(params, has_bias)
-        pre, events, finals, out = None, [], [], None
+        pre, events, finals, membranes, out = None, [], [], [], None
         for k, (w, b, d) in enumerate(zip(weights, biases, dyns, strict=True)):
             args = (w.to(F64), None if b is None else b.to(F64), d, dt,
                     x if k == 0 else None, pre, n_steps, batch_size)
             if k == len(dyns) - 1:
                 out, u, i = _li_forward(*args)
             else:
-                pre, u, i = _lif_forward(*args)
+                pre, grid, i = _lif_forward(*args)
                 events.append(pre)
+                membranes.append(grid + d.v_leak)
+                u = grid[-1] if n_steps else torch.zeros_like(i)
             finals += [u + d.v_leak, i]
         ctx.spec = spec
         ctx.save_for_backward(x, *params, *(t for ev in events for t in ev))
@@ -360,7 +365,7 @@ class _EventPropFunction(torch.autograd.Function):
             rasters.append(r)
             rasters.append(ev.step.to(F64) * dt + ev.offset)
             rasters += [ev.batch, ev.neuron]
-        outputs = (out.to(x.dtype), *rasters, *(f.to(x.dtype) for f in finals))
+        outputs = (out.to(x.dtype), *rasters, *(f.to(x.dtype) for f in (*finals, *membranes)))
         ctx.mark_non_differentiable(*outputs[1:])
         return outputs
 
@@ -482,14 +487,15 @@ class EventProp(LearningRule):
         n_hidden = len(net.layers) - 1
         rasters = res[1:1 + 4 * n_hidden:4]
         times = tuple(SpikeTimes(*res[2 + 4 * k:5 + 4 * k]) for k in range(n_hidden))
-        finals = res[1 + 4 * n_hidden:]
+        finals = res[1 + 4 * n_hidden:3 + 6 * n_hidden]
+        membranes = (*res[3 + 6 * n_hidden:], res[0].detach())
         state: list[Any] = [
             LIFState(v=finals[2 * k], i=finals[2 * k + 1],
                      refractory=torch.zeros_like(finals[2 * k]),
                      z=(rasters[k][-1] if x.shape[0] else torch.zeros_like(finals[2 * k])))
             for k in range(n_hidden)]
         state.append(LIState(v=finals[-2], i=finals[-1]))
-        return Rollout(outputs=res[0], spikes=tuple(rasters), membranes=(),
+        return Rollout(outputs=res[0], spikes=tuple(rasters), membranes=membranes,
                        final_state=tuple(state), extras={"spike_times": times})
 
     def assign_grads(
