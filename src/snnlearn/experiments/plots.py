@@ -3,7 +3,9 @@
 For a run folder, ``RUN_DIR/plots/`` receives ``loss.svg`` and ``accuracy.svg`` (from
 ``metrics.jsonl``), ``raster_<k>.svg``, ``membrane_<k>.svg`` and ``readout_<k>.svg`` for the
 first test samples ``k`` (the network of :func:`~snnlearn.experiments.runner.load_network`,
-best-validation weights, simulated by :func:`~snnlearn.simulate.unroll`), ``rates.svg`` (per-neuron
+best-validation weights, simulated by the run's rule, ``rule.simulate``, as ``evaluate`` does; the
+membranes come from the rule's rollout where it records them, else from
+:func:`~snnlearn.simulate.unroll`), ``rates.svg`` (per-neuron
 firing rates over up to :data:`RATE_SAMPLES` test samples) and ``index.html``, which shows them
 all. For a comparison folder (one with ``comparison.json``), every rule's run is plotted and
 ``report.html`` is rewritten with each rule's raster and membrane traces embedded.
@@ -49,8 +51,11 @@ def _names(net: Network) -> list[str]:
     return [f"hidden {k + 1}" if k < n - 1 else "readout" for k in range(n)]
 
 
-def sample_figures(net: Network, task: Any, *, samples: int, seed: int) -> dict[str, Any]:
+def sample_figures(net: Network, task: Any, *, samples: int, seed: int,
+                   simulate: Any = None) -> dict[str, Any]:
     """Rasters and membrane traces of the first ``samples`` test samples, and firing rates.
+
+    ``simulate(net, x) -> Rollout`` is the model that is plotted (default ``unroll``).
 
     Returns:
         ``{"samples": [(raster, membrane, readout), ...], "rates": {layer: [Hz, ...]}}``, the
@@ -63,7 +68,10 @@ def sample_figures(net: Network, task: Any, *, samples: int, seed: int) -> dict[
     device = next(net.parameters()).device
     with torch.no_grad():
         x = task.encode(test.inputs[:n_rate], generator=g).to(device)
-        rollout = unroll(net, x, record_membrane=True)
+        rollout = (unroll(net, x, record_membrane=True) if simulate is None
+                   else simulate(net, x))
+        if not rollout.membranes:
+            rollout = rollout._replace(membranes=unroll(net, x, record_membrane=True).membranes)
         predicted = task.predict(rollout.outputs)
     names, dt, layers = _names(net), float(net.dt), list(net.layers)
     duration = x.shape[0] * dt
@@ -107,7 +115,9 @@ def plot_run(run_dir: str | Path, *, samples: int = 3) -> Path:
         raise ValueError(f"samples must be >= 1, got {samples}")
     net, cfg = load_network(run_dir)
     task = registry.make_task(cfg.task, cfg.task_options)
-    figures = sample_figures(net, task, samples=samples, seed=cfg.seed)
+    rule = registry.make_rule(cfg.rule, cfg.rule_options)
+    rule.prepare(net, generator=torch.Generator().manual_seed(0))
+    figures = sample_figures(net, task, samples=samples, seed=cfg.seed, simulate=rule.simulate)
     curves = training_curves(_read_history(run_dir))
     files: dict[str, str] = {"loss": curves["loss"], "accuracy": curves["accuracy"],
                              "rates": firing_rate_chart(figures["rates"])}
