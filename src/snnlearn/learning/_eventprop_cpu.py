@@ -204,14 +204,23 @@ def lif_forward_compiled(
 
 
 @_dual
-def _grid_adjoint(f, h, d, z, wt, has_rec, a_m, a_s, g, inv_tau_s, r_tau_m, lam_i,
+def _grid_adjoint(u, z, d, wt, has_rec, readout, a_m, a_s, g, inv_tau_s, r_tau_m, r, tau_m,
+                  v_leak, theta, u_reset, subtract, lam_i,
                   lam_up):  # type: ignore[no-untyped-def]
-    T, B, N = f.shape
+    T, B, N = d.shape
     for b in numba.prange(B):
-        lu = np.zeros_like(f[0, 0])  # lambda_u after the step, a_m Lambda_u'[n + 1]
-        li = np.zeros_like(f[0, 0])  # Lambda_I[n + 1]
-        q = np.zeros_like(f[0, 0])
+        lu = np.zeros_like(d[0, 0])  # lambda_u after the step, a_m Lambda_u'[n + 1]
+        li = np.zeros_like(d[0, 0])  # Lambda_I[n + 1]
+        q = np.zeros_like(d[0, 0])
         for n in range(T - 1, -1, -1):
+            if readout:
+                for k in range(N):
+                    lup = lu[k] + d[n, b, k]
+                    lam_up[n, b, k] = lup
+                    lam_i[n, b, k] = g * lup + a_s * li[k]
+                    li[k] = lam_i[n, b, k]
+                    lu[k] = a_m * lup
+                continue
             if has_rec:
                 fired = False
                 for k in range(N):
@@ -222,13 +231,21 @@ def _grid_adjoint(f, h, d, z, wt, has_rec, a_m, a_s, g, inv_tau_s, r_tau_m, lam_
                     for k in range(N):
                         q[k] = li[k] * inv_tau_s - r_tau_m * lu[k]
             for k in range(N):
-                dn = d[n, b, k]
-                if has_rec and h[n, b, k] != 0:
-                    acc = 0.0
-                    for j in range(N):
-                        acc += wt[k, j] * q[j]
-                    dn += acc
-                lup = f[n, b, k] * lu[k] - h[n, b, k] * dn
+                lup = lu[k]
+                if z[n, b, k] > 0:  # the jump at a spike reached from below
+                    prev = 0.0
+                    if n > 0:
+                        prev = u[n - 1, b, k] - v_leak
+                        if z[n - 1, b, k] > 0:
+                            prev = prev - (theta - u_reset) if subtract else u_reset
+                    current = (u[n, b, k] - v_leak - a_m * prev) / g
+                    den = r * current - theta
+                    if prev <= theta and den > 0:
+                        dn = d[n, b, k]
+                        if has_rec:
+                            for j in range(N):
+                                dn += wt[k, j] * q[j]
+                        lup = ((r * current - u_reset) * lu[k] - tau_m * dn) / den
                 lam_up[n, b, k] = lup
                 lam_i[n, b, k] = g * lup + a_s * li[k]
             for k in range(N):
@@ -236,16 +253,21 @@ def _grid_adjoint(f, h, d, z, wt, has_rec, a_m, a_s, g, inv_tau_s, r_tau_m, lam_
                 lu[k] = a_m * lam_up[n, b, k]
 
 
-def grid_adjoint_compiled(f: Tensor, h: Tensor, d: Tensor, z: Tensor, w_rec: Tensor | None,
-                          a_m: float, a_s: float, g: float, tau_syn: float, r: float,
-                          tau_mem: float) -> tuple[Tensor, Tensor]:
-    """The grid adjoint scan of one layer (CPU tensors ``[T, B, N]`` of one dtype): returns
-    ``(Lambda_I, Lambda_u')`` for ``Lambda_u' = f lambda_u - h (D + recurrent term)``."""
-    f, h, d, z = (t.contiguous() for t in (f, h, d, z))
-    wt = (w_rec.T.contiguous() if w_rec is not None else f.new_zeros(1, 1))
-    lam_i, lam_up = torch.empty_like(f), torch.empty_like(f)
-    _grid_adjoint(f.numpy(), h.numpy(), d.numpy(), z.numpy(), wt.numpy(), w_rec is not None,
-                  a_m, a_s, g, 1.0 / tau_syn, r / tau_mem, lam_i.numpy(), lam_up.numpy())
+def grid_adjoint_compiled(u: Tensor | None, z: Tensor | None, d: Tensor, w_rec: Tensor | None,
+                          c: object) -> tuple[Tensor, Tensor]:
+    """The grid adjoint scan of one layer (CPU tensors ``[T, B, N]`` of one dtype; ``c`` the
+    layer's grid constants): ``(Lambda_I, Lambda_u')``. ``u`` (pre-reset membrane) and ``z``
+    ``None`` for the readout, whose source ``dL/dv`` is ``d``."""
+    readout = u is None
+    d = d.contiguous()
+    u = d if u is None else u.contiguous()
+    z = d if z is None else z.contiguous()
+    wt = (w_rec.T.contiguous() if w_rec is not None else d.new_zeros(1, 1))
+    lam_i, lam_up = torch.empty_like(d), torch.empty_like(d)
+    theta = c.theta if math.isfinite(c.theta) else 0.0
+    _grid_adjoint(u.numpy(), z.numpy(), d.numpy(), wt.numpy(), w_rec is not None, readout,
+                  c.a_m, c.a_s, c.g, 1.0 / c.tau_syn, c.r / c.tau_mem, c.r, c.tau_mem,
+                  c.v_leak, theta, c.u_reset, c.subtract, lam_i.numpy(), lam_up.numpy())
     return lam_i, lam_up
 
 

@@ -97,18 +97,21 @@ def _jump_factors(u: Tensor, z: Tensor, c: _Grid) -> tuple[Tensor, Tensor]:
     return f, h
 
 
-def _scan(f: Tensor, h: Tensor, d: Tensor, z: Tensor, w_rec: Tensor | None, c: _Grid
+def _scan(u: Tensor | None, z: Tensor | None, d: Tensor, w_rec: Tensor | None, c: _Grid
           ) -> tuple[Tensor, Tensor]:
-    """``(Lambda_I, Lambda_u')`` ``[T, B, N]`` of ``Lambda_u' = f lambda_u - h (D + recurrent
-    term)``: compiled on the CPU (numba), torch ops per step elsewhere."""
-    if f.device.type == "cpu" and numba_available():
+    """``(Lambda_I, Lambda_u')`` ``[T, B, N]`` of one layer (``u``, ``z`` ``None``: the readout,
+    with the source ``d = dL/dv``): compiled on the CPU (numba), torch ops per step elsewhere."""
+    if d.device.type == "cpu" and numba_available():
         from snnlearn.learning._eventprop_cpu import grid_adjoint_compiled
 
-        return grid_adjoint_compiled(f, h, d, z, w_rec, c.a_m, c.a_s, c.g, c.tau_syn, c.r,
-                                     c.tau_mem)
+        return grid_adjoint_compiled(u, z, d, w_rec, c)
+    if u is None or z is None:
+        f, h = torch.ones_like(d), -torch.ones_like(d)
+    else:
+        f, h = _jump_factors(u, z, c)
     lam_i, lam_up = torch.empty_like(f), torch.empty_like(f)
     lu, li = f.new_zeros(f.shape[1:]), f.new_zeros(f.shape[1:])
-    spiking = z.flatten(1).any(1).tolist() if w_rec is not None else ()
+    spiking = z.flatten(1).any(1).tolist() if w_rec is not None and z is not None else ()
     for n in range(f.shape[0] - 1, -1, -1):
         dn = d[n]
         if w_rec is not None and spiking[n]:  # recurrent events arrive at step n + 1
@@ -148,8 +151,7 @@ class GridFunction(torch.autograd.Function):
         layers = list(net.layers)
         dt = float(net.dt)
         c = grid_constants(layers[-1].neuron, dt)
-        ones = torch.ones_like(g_out)
-        lam_i, lam_v = _scan(ones, -ones, g_out, g_out, None, c)  # the readout: source dL/dv
+        lam_i, lam_v = _scan(None, None, g_out.contiguous(), None, c)  # the readout
         currents, recurrent = [lam_i], []
         arrival, w_down = _arrival(lam_i, lam_v, c), layers[-1].weight.detach()
         for k in range(len(layers) - 2, -1, -1):
@@ -159,8 +161,7 @@ class GridFunction(torch.autograd.Function):
             d = arrival @ w_down.to(arrival.dtype)
             w_rec = layer.masked_recurrent_weight()
             w_rec = None if w_rec is None else w_rec.detach().to(u.dtype)
-            f, h = _jump_factors(u, z, c)
-            lam_i, lam_up = _scan(f, h, d, z, w_rec, c)
+            lam_i, lam_up = _scan(u, z, d, w_rec, c)
             currents.append(lam_i)
             if w_rec is not None:
                 g_rec = lam_i[1:].reshape(-1, lam_i.shape[-1]).T @ z[:-1].reshape(-1, z.shape[-1])
