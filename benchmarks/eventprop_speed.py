@@ -1,6 +1,6 @@
 """Seconds per minibatch step of EventProp's modes against BPTT on the SHD-shaped network.
 
-700 -> 256 (recurrent unless ``--feed-forward``) -> 20, LIF ``tau_mem`` 20 ms, ``tau_syn``
+700 -> 256 -> 20 (recurrent, then feed-forward), LIF ``tau_mem`` 20 ms, ``tau_syn``
 10 ms, Bernoulli(0.05) input spikes, max-membrane cross-entropy, Adam; one step = simulate,
 loss, assign_grads, optimizer step. Every rule is timed in the same run (the fastest of
 ``--repeats`` steps after one warm-up step, the rules interleaved step by step), so the ratios

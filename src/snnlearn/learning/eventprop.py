@@ -1,4 +1,10 @@
-r"""EventProp: exact gradients of spiking networks by the adjoint method, on event-exact spikes.
+r"""EventProp: gradients of spiking networks by the adjoint method through the spike times.
+
+Two modes (:class:`EventProp`): ``"grid"`` (default) runs the network's own discrete model
+(``unroll``) and integrates the adjoint below on the simulation grid, with the exact jumps at
+the spike steps (equations in :mod:`snnlearn.learning._eventprop_grid`; recurrent layers
+supported); ``"exact"``, described here, simulates the continuous-time network with event-exact
+spike times and computes the exact gradient of its loss.
 
 Model (continuous time, one layer; ``u = V - v_leak``, ``theta = v_th - v_leak``,
 ``u_r = v_reset - v_leak``):
@@ -62,7 +68,8 @@ Exact: the gradient of the loss of this continuous-time network wherever it is d
 spike counts ``rollout.spikes`` are piecewise constant, so their exact gradient is zero.
 This is not the ``unroll`` model: ``unroll`` holds ``I`` over a step (gain ``(1 - a_m) R``
 instead of ``R k(dt)``, about ``dt / (2 tau_s)`` more charge per input) and quantises spike
-times; networks trained here should be evaluated with ``EventProp().simulate``.
+times; networks trained here are evaluated with ``EventProp(mode="exact").simulate`` (the
+runner scores with the rule's ``simulate``).
 
 Memory: saved for the backward pass are five numbers per spike and layer (step, offset in the
 step, batch, neuron, ``I(t_s)``) plus references to the input and the weights: O(number of
