@@ -645,3 +645,26 @@ def test_a_recurrent_network_learns_randman_and_evaluate_sees_the_trained_model(
     assert cli.main(["evaluate", str(out), "--recompute"]) == 0  # simulated with rule.simulate
     assert json.loads(capsys.readouterr().out)["recomputed_test_accuracy"] == \
         summary["test_accuracy"]
+
+
+def test_plots_show_the_model_the_rule_simulates():
+    from types import SimpleNamespace
+
+    from snnlearn.experiments.plots import sample_figures
+    from snnlearn.tasks.base import TaskData
+
+    net = small_net([4])
+    x = (torch.rand(30, 3, 3, generator=gen(4)) < 0.3).to(F64)
+    task = SimpleNamespace(
+        split=lambda name: TaskData(x.transpose(0, 1), torch.zeros(3, dtype=torch.long)),
+        encode=lambda inputs, generator: inputs.transpose(0, 1),
+        predict=lambda outputs: outputs.amax(0).argmax(1))
+    rule = exact_mode()
+    with torch.no_grad():
+        exact = rule.simulate(net, x)
+        grid = unroll(net, x)
+    assert not torch.equal(exact.spikes[0].sum((0, 1)), grid.spikes[0].sum((0, 1)))
+    for simulate, r in ((rule.simulate, exact), (None, grid)):
+        rates = sample_figures(net, task, samples=1, seed=0, simulate=simulate)["rates"]
+        expected = (r.spikes[0].sum(0).mean(0) / (30 * DT)).tolist()
+        assert rates["hidden 1"] == pytest.approx(expected, rel=1e-12)
