@@ -31,7 +31,24 @@ u_{n-1}) / g`` with ``u_{n-1}`` the post-reset membrane of the step before. With
 discrete membrane moves monotonically towards ``R I_n``, so a spike reached from below has
 ``R I_n > u'_n > theta``: the denominator is positive. A spike of a membrane that was already
 above threshold (the subtractive reset can leave it there) has no crossing; it passes the adjoint
-unchanged.
+unchanged. The simulation starts from rest (``u_{-1} = 0``, ``I_{-1} = 0``).
+
+Accuracy: the grid places each spike at the end of its step and holds the current over a step,
+so this is the continuous-time EventProp gradient up to O(dt) (the tests measure the convergence
+against the exact mode and a recurrent event-exact reference); for the readout parameters it is
+the exact gradient of the simulated (discrete) loss.
+
+Implementation: ``unroll`` runs without an autograd graph except for each layer's projection
+(``layer.project``, the synapse's own forward, e.g. the sparse path for spike inputs); the
+backward pass returns ``Lambda_I`` as the gradient of those currents, so autograd computes the
+weight and bias gradients through the synapse. The scan over time is one numba kernel per layer
+on the CPU (:func:`snnlearn.learning._eventprop_cpu.grid_adjoint_compiled`, parallel over the
+batch, the recurrent term summed only for the neurons that spiked), torch ops per step elsewhere.
+
+References:
+    Wunderlich, T. C. & Pehle, C. (2021). Scientific Reports 11, 12829.
+    Nowotny, T., Turner, J. P. & Knight, J. C. Loss shaping enhances exact gradient learning
+    with Eventprop in spiking neural networks. arXiv:2212.01232.
 """
 
 from __future__ import annotations
