@@ -11,6 +11,7 @@
 #      memory): snnlearn[triton], snnlearn[torch] and the installed peers, float32 then bfloat16;
 #   4. `snnlearn bench --device cuda` on the BENCHMARKS.md GPU shapes against the installed peers
 #      (snnlearn's default backend, "auto" = triton on CUDA);
+#      and `snnlearn bench --device cuda --workloads rules` (every gradient rule's epoch);
 #   5. the same for snnlearn alone with SNNLEARN_KERNELS=torch (the plain torch loops), for the
 #      triton/torch ratio.
 # Tables and logs go to OUT_DIR (summary.md gathers them); exit status 1 if any step failed.
@@ -124,9 +125,12 @@ print(on_markdown(records))
 EOF
 fi
 
-# 4. the BENCHMARKS.md GPU shapes against the installed peers (snnlearn: default backend)
+# 4. the BENCHMARKS.md GPU shapes against the installed peers (snnlearn: default backend), and
+#    the per-rule table (seconds per epoch of every gradient rule, SHD-shaped network)
 step bench_triton 240 "$PY" -m snnlearn bench --device cuda --repeats 10 \
   --out "$OUT/bench-triton"
+step bench_rules 120 "$PY" -m snnlearn bench --device cuda --workloads rules --peers '' \
+  --out "$OUT/bench-rules"
 
 # 5. snnlearn alone with the plain torch loops
 step bench_torch 120 env SNNLEARN_KERNELS=torch "$PY" -m snnlearn bench --device cuda \
@@ -147,7 +151,7 @@ step bench_torch 120 env SNNLEARN_KERNELS=torch "$PY" -m snnlearn bench --device
   echo
   cat "$OUT/open_neuromorphic.md" 2>/dev/null || echo "(no Open Neuromorphic table)"
   echo
-  for b in bench-triton bench-torch; do
+  for b in bench-triton bench-torch bench-rules; do
     echo "## $b"
     echo
     sed '1,/^$/d' "$OUT/$b/bench.md" 2>/dev/null || echo "(no table: see $b log)"

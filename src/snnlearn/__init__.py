@@ -10,9 +10,15 @@ Conventions used throughout the package:
   ``exp(-dt / tau)`` is computed in the step.
 """
 
-from snnlearn.layers import Network, Readout, SpikingLayer, build_network
-from snnlearn.simulate import Rollout, unroll
-from snnlearn.surrogate import ATan, FastSigmoid, Triangle, spike
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from snnlearn.layers import Network, Readout, SpikingLayer, build_network
+    from snnlearn.simulate import Rollout, unroll
+    from snnlearn.surrogate import ATan, FastSigmoid, Triangle, spike
 
 __version__ = "0.1.0"
 
@@ -20,3 +26,21 @@ __all__ = [
     "Network", "Readout", "SpikingLayer", "build_network", "Rollout", "unroll",
     "ATan", "FastSigmoid", "Triangle", "spike", "__version__",
 ]
+
+_LAZY = {"Network": "snnlearn.layers", "Readout": "snnlearn.layers",
+         "SpikingLayer": "snnlearn.layers", "build_network": "snnlearn.layers",
+         "Rollout": "snnlearn.simulate", "unroll": "snnlearn.simulate",
+         "ATan": "snnlearn.surrogate", "FastSigmoid": "snnlearn.surrogate",
+         "Triangle": "snnlearn.surrogate", "spike": "snnlearn.surrogate"}
+"""Public name -> its module, imported on first use (PEP 562): importing ``snnlearn`` (and so
+the ``snnlearn`` command's ``--help``) does not import torch."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'snnlearn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -40,7 +40,8 @@ class LayerRecord(NamedTuple):
     Attributes:
         input: the layer's input sequence ``[T, B, *in_shape]``.
         current: the feed-forward current ``[T, B, *out_shape]`` (with autograd history).
-        u: the pre-reset membrane ``[T, B, *out_shape]`` (detached); the readout's membrane.
+        u: the pre-reset membrane ``[T, B, *out_shape]`` (detached; models without a fused kernel,
+            e.g. Izhikevich, record their membrane after each step); the readout's membrane.
         surrogate: ``sigma'(u - A)`` with the threshold ``A`` (adaptive for ALIF), zero while
             refractory (detached); ``None`` for the readout and stateless layers.
         adaptation: ALIF's ``a_{t-1}`` used at step ``t`` (detached), else ``None``.
@@ -215,6 +216,8 @@ def _post_reset(neuron: object, u: Tensor | None, z: Tensor) -> Tensor:
     """The post-reset membrane from the pre-reset one and the spikes."""
     if u is None:
         raise ValueError(f"record_membrane: the {type(neuron).__name__} model records no membrane")
+    if not isinstance(neuron, (LIFParams, ALIFParams)):
+        return u  # models without a fused kernel record the membrane after each step
     lif = neuron.lif if isinstance(neuron, ALIFParams) else neuron
     if lif.reset == "subtract":
         return u - z * (lif.v_th - lif.v_reset)

@@ -80,8 +80,9 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     status = cli.main(["bench", "--peers", "", "--shapes", "2,6,8,1", "--repeats", "1",
                        "--out", str(out)])
     assert status == 0
-    records = json.loads((out / "bench.json").read_text())
+    records = json.loads((out / "bench.json").read_text())["steps"]
     assert [r["library"] for r in records] == ["snnlearn"]
+    assert records[0]["backend"] in {"cpu", "torch"}
     assert BENCHMARKS_KEYS <= set(records[0])
     text = (out / "bench.md").read_text()
     assert "snnlearn bench --device cpu" in text and "| 2,6,8,1 | snnlearn" in text
@@ -91,9 +92,23 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     (["--peers", "snntorch,brian2"], "valid peers: snntorch, norse, spikingjelly"),
     (["--shapes", "1,2,3"], "B,T,H,L"),
     (["--device", "tpu"], "valid devices"),
+    (["--workloads", "steps,gpu"], "valid workloads: steps, open-neuromorphic, rules"),
+    (["--workloads", "rules", "--rules", "bptt,nope"], "nope"),
 ])
 def test_cli_bad_arguments_exit_2(tmp_path, capsys, argv, message):
     status = cli.main(["bench", *argv, "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err.strip()
     assert status == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_rule_table_times_every_rule_or_gives_its_refusal():
+    from snnlearn.bench.rules import rules_markdown, run_rules
+
+    records = run_rules(["bptt", "fa"], networks=["yinyang"], neurons=["lif"],
+                        n_batches=1)
+    by_rule = {r["rule"]: r for r in records}
+    assert by_rule["bptt"]["seconds"] > 0 and by_rule["fa"]["seconds"] > 0
+    assert by_rule["bptt"]["backend"] in {"cpu", "torch"}
+    table = rules_markdown(records)
+    assert "| yinyang | lif |" in table and "1.00x bptt" in table

@@ -75,25 +75,45 @@ def test_crash_during_replace_keeps_previous_checkpoint(
     assert load_checkpoint(ckpt)["epoch"] == 1
 
 
-def test_crash_between_the_two_replaces_leaves_a_verifiable_checkpoint(
-    ckpt: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("step", range(6))
+def test_a_crash_at_any_step_of_a_save_leaves_a_checkpoint_that_verifies(
+    ckpt: Path, monkeypatch: pytest.MonkeyPatch, step: int
 ) -> None:
-    real_replace, calls = os.replace, []
+    real_replace, real_write, calls = os.replace, checkpoint._write_durably, []
 
-    def second_fails(src: str, dst: str) -> None:
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError("power cut")
-        real_replace(src, dst)
+    def counted(real):  # noqa: ANN001, ANN202
+        def call(*args):  # noqa: ANN002, ANN202
+            calls.append(args)
+            if len(calls) == step + 1:
+                raise OSError("power cut")
+            return real(*args)
+        return call
 
-    monkeypatch.setattr(checkpoint.os, "replace", second_fails)
+    monkeypatch.setattr(checkpoint.os, "replace", counted(real_replace))
+    monkeypatch.setattr(checkpoint, "_write_durably", counted(real_write))
     with pytest.raises(OSError, match="power cut"):
         save_checkpoint(ckpt, _payload(2))
     monkeypatch.undo()
-    assert load_checkpoint(ckpt)["epoch"] == 2  # the new file, verified by the pending digest
-    save_checkpoint(ckpt, _payload(3))  # the next save cleans up
+    for leftover in ckpt.parent.glob("*.tmp"):  # what a crash leaves may be lost as well
+        leftover.unlink()
+    epoch = load_checkpoint(ckpt, repair=True)["epoch"]
+    assert epoch == (2 if step >= 4 else 1)  # the checkpoint moves at the fourth call
+    assert sidecar_path(ckpt).read_text().count("\n") == 1  # repaired to its one digest
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["checkpoint.pt",
+                                                             "checkpoint.pt.sha256"]
+    save_checkpoint(ckpt, _payload(3))
     assert load_checkpoint(ckpt)["epoch"] == 3
-    assert len(list(ckpt.parent.iterdir())) == 2
+
+
+def test_the_leftover_digest_of_an_earlier_version_is_accepted_and_repaired(ckpt: Path) -> None:
+    # earlier versions moved the checkpoint first and its digest second: a crash between the two
+    # left the valid digest only in checkpoint.pt.sha256.tmp
+    sidecar = sidecar_path(ckpt)
+    sidecar.rename(sidecar.with_name(sidecar.name + ".tmp"))
+    sidecar.write_text("0" * 64 + "  checkpoint.pt\n")
+    assert load_checkpoint(ckpt, repair=True)["epoch"] == 1
+    assert not sidecar.with_name(sidecar.name + ".tmp").exists()
+    assert load_checkpoint(ckpt)["epoch"] == 1  # the repaired sidecar alone verifies it
 
 
 def _truncate(p: Path) -> None:

@@ -169,7 +169,9 @@ def test_ctrl_c_says_how_to_resume(
     def interrupted(cfg: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run", interrupted)
+    from snnlearn.experiments import runner
+
+    monkeypatch.setattr(runner, "run", interrupted)  # the CLI imports it when a command runs
     status, _, err = _main(capsys, "train", "--task", toy, "--out", str(tmp_path / "r"))
     assert status == 130
     command = f"snnlearn resume {tmp_path / 'r'}"

@@ -33,8 +33,8 @@ def test_compare_writes_json_markdown_and_report(toy: str, tmp_path: Path):
     md = (tmp_path / "comparison.md").read_text()
     assert "| bptt |" in md and f"{summary['test_accuracy']:.1%}" in md
     html = (tmp_path / "report.html").read_text()
-    # 3 charts of the comparison, plus the run's embedded raster and membrane traces
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5
+    # 4 figures of the comparison, plus the run's embedded raster, membrane traces and readout
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 7
     n_train = len(registry.make_task(toy).split("train"))
     assert summary["weight_updates"] == 2 * math.ceil(n_train / 8)  # epochs x batches (size 8)
     assert "weight updates" in md

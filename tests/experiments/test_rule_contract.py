@@ -20,10 +20,6 @@ from snnlearn.neurons import ALIFParams, LIFParams, LIParams
 from .conftest import ToyTask
 
 RULES = sorted(registry.RULES)
-# known gaps, pinned so that they cannot close silently: the plastic synapses and the support
-# pool of meta_plasticity and STDP's assignments still live on the rule object, so a network
-# reloaded from its run folder is not the scored model
-NOT_ON_THE_MODEL = {"meta_plasticity", "stdp"}
 # rules whose tiny run needs other than the toy task's defaults
 OVERRIDES: dict[str, dict] = {
     "meta_plasticity": {"task": "digits", "hidden": [16]},
@@ -55,9 +51,7 @@ def _config(rule: str, out: Path, **extra) -> Config:
     return Config(**base)
 
 
-@pytest.mark.parametrize("rule", [
-    pytest.param(r, marks=pytest.mark.xfail(strict=True, reason="model state on the rule"))
-    if r in NOT_ON_THE_MODEL else r for r in RULES])
+@pytest.mark.parametrize("rule", RULES)
 def test_every_rule_trains_resumes_exactly_and_saves_what_it_scored(rule, toy_syn, tmp_path):
     full = run(_config(rule, tmp_path / "full"))
 

@@ -39,7 +39,7 @@ def test_run_writes_the_run_folder(toy: str, tmp_path: Path) -> None:
     for key, kind in CONTRACT.items():
         assert type(summary[key]) is kind, key
     assert set(summary) == set(CONTRACT) | {"val_accuracy", "best_epoch", "final_test_accuracy",
-                                            "weight_updates"}
+                                            "weight_updates", "silent_epochs"}
     assert (summary["task"], summary["rule"], summary["epochs"], summary["seed"]) == (
         "toy", "bptt", 3, 0)
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and 1 <= summary["best_epoch"] <= 3

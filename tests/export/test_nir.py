@@ -11,6 +11,7 @@ spikes must be identical.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from types import MappingProxyType
@@ -83,6 +84,23 @@ def test_round_trip_gives_the_same_spikes_and_readout(
         assert la.neuron == lb.neuron and type(la) is type(lb)
 
 
+@pytest.mark.parametrize("neuron", [HARD, CUBA])
+def test_recurrent_round_trip_gives_the_same_spikes(neuron: LIFParams, tmp_path: Path) -> None:
+    g = torch.Generator().manual_seed(2)
+    net = Network([SpikingLayer.dense(5, 10, neuron, recurrent=True, bias=True,
+                                      weight_scale=12.0, generator=g),
+                   Readout(10, 4, LIParams(tau_mem=2e-3), generator=g)], dt=DT)
+    with torch.no_grad():
+        net.layers[0].recurrent_weight.mul_(4.0)
+    nir.write(tmp_path / "net.nir", to_nir(net))
+    back = from_nir(nir.read(tmp_path / "net.nir"), dt=DT)
+    assert back.layers[0].recurrent
+    x = _input()
+    a, b = _run(net, x), _run(back, x)
+    assert float(a.spikes[0].sum()) > 0
+    assert torch.equal(a.spikes[0], b.spikes[0]) and torch.equal(a.outputs, b.outputs)
+
+
 def test_export_writes_per_neuron_arrays_keeps_bias_and_states_units() -> None:
     net = _net(CUBA, LIParams(tau_mem=2e-3, tau_syn=1e-3))
     graph = to_nir(net, dt=DT)
@@ -120,11 +138,13 @@ def test_file_round_trip_through_nir_write_and_read(tmp_path: Path) -> None:
     (_net(LIFParams(tau_mem=1e-3)), "reset='subtract' has no exact NIR form"),
     (_net(LIFParams(tau_mem=1e-3, reset="hard", t_ref=1e-3)), "no refractory period"),
     (Network([SpikingLayer.dense(3, 4, ALIFParams())], dt=DT), "ALIF"),
-    (Network([SpikingLayer.dense(3, 4, HARD, recurrent=True)], dt=DT), "recurrent"),
+    (Network([SpikingLayer.dense(3, 4, HARD, graded=True)], dt=DT), "graded"),
 ])
 def test_export_refuses_what_nir_cannot_represent(net: Network, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         to_nir(net, dt=DT)
+    with pytest.raises(ValueError, match=match):
+        to_nir(net, dt=DT, target="spikingjelly")
 
 
 def test_export_refuses_a_dt_other_than_the_networks() -> None:
@@ -179,8 +199,15 @@ def test_import_refuses_other_topologies_and_nodes() -> None:
                "output": out},
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
                ("lif", "output")])
-    with pytest.raises(ValueError, match="chain graphs only"):
+    with pytest.raises(ValueError, match="no self-connections"):
         from_nir(cyclic, dt=DT)
+    longer = nir.NIRGraph(
+        nodes={"input": inp, "fc": fc, "lif": _lif(3), "a": nir.Linear(np.ones((3, 3))),
+               "b": nir.Linear(np.ones((3, 3))), "output": out},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "a"), ("a", "b"), ("b", "lif"),
+               ("lif", "output")])
+    with pytest.raises(ValueError, match="chain graphs only"):
+        from_nir(longer, dt=DT)
     iaf = nir.IF(r=np.ones(3), v_threshold=np.ones(3))
     with pytest.raises(ValueError, match="IF: a non-leaky integrator"):
         from_nir(_chain_graph(inp, fc, iaf, out), dt=DT)
@@ -440,13 +467,292 @@ def test_norse_exported_graph_runs_identically_in_snnlearn() -> None:
     assert torch.equal(ours.outputs, expected)
 
 
-def test_delayed_layers_are_refused_not_dropped():
-    """A learnable-delay layer has no form in this exporter: it must raise, never be written as
-    an undelayed Linear."""
+def test_delayed_layers_export_as_delay_nodes_for_the_exact_target_only() -> None:
+    """A learnable-delay layer becomes one Delay -> Linear branch per tap: never an undelayed
+    Linear; peers, which read no Delay node, get a one-line refusal."""
+    from snnlearn.export.simulate_nir import simulate_nir
     from snnlearn.layers import DelayParams
 
-    net = build_network(3, [4], 2, dt=1e-3, neuron=LIFParams(reset="hard"),
-                        delays=DelayParams(max_delay=5e-3),
+    net = build_network(3, [4], 2, dt=1e-3, neuron=LIFParams(reset="hard"), gain=4.0,
+                        delays=DelayParams(max_delay=5e-3, kernel="linear"),
                         generator=torch.Generator().manual_seed(0))
-    with pytest.raises(ValueError, match="delays"):
-        to_nir(net, dt=1e-3)
+    graph = to_nir(net)
+    assert any(isinstance(v, nir.Delay) for v in graph.nodes.values())
+    x = _input(3, steps=40)
+    ours = _run(net, x)
+    run = simulate_nir(graph, x)
+    assert float(ours.spikes[0].sum()) > 0
+    assert torch.equal(run.spikes["lif0"], ours.spikes[0])
+    for target in ("snntorch", "norse", "spikingjelly"):
+        with pytest.raises(ValueError, match="Delay"):
+            to_nir(net, target=target)
+
+
+# --- targets: graphs that each peer reads unchanged ------------------------------------------
+
+PEERS = ("snntorch", "norse", "spikingjelly")
+
+
+def _quiet() -> warnings.catch_warnings:
+    w = warnings.catch_warnings()
+    w.__enter__()
+    warnings.simplefilter("ignore")
+    return w
+
+
+def _peer_import(target: str, path: Path) -> object:
+    """Read ``path`` as the peer's own tutorial does, with the dt the graph's metadata names
+    (snnTorch has a fixed dt)."""
+    graph = nir.read(path)
+    quiet = _quiet()
+    try:
+        if target == "snntorch":
+            pytest.importorskip("nirtorch")
+            return pytest.importorskip("snntorch.import_nir").import_from_nir(graph)
+        if target == "norse":
+            return pytest.importorskip("norse.torch").from_nir(graph, dt=graph.metadata["dt"])
+        sj = pytest.importorskip("spikingjelly.activation_based.nir_exchange")
+        return sj.import_from_nir(graph, dt=graph.metadata["dt"])
+    finally:
+        quiet.__exit__(None, None, None)
+
+
+def _peer_spikes(module: object, x: Tensor, name: str) -> Tensor:
+    """The output of the peer's submodule ``name`` (a neuron node) at every step."""
+    sub = dict(module.named_modules())[name]
+    caught: list[Tensor] = []
+
+    def hook(_: object, __: object, out: object) -> None:
+        caught.append(out[0] if isinstance(out, tuple) else out)
+
+    handle = sub.register_forward_hook(hook)
+    quiet = _quiet()
+    try:
+        _step_peer(module, x)
+    finally:
+        quiet.__exit__(None, None, None)
+        handle.remove()
+    return torch.stack(caught)
+
+
+def _agreement(a: Tensor, b: Tensor) -> float:
+    return float((a == b).float().mean())
+
+
+def _digits_like(seed: int = 0, *, cuba: bool = True, recurrent: bool = False,
+                 layers: list[dict] | None = None) -> Network:
+    """The digits architecture (64 inputs, 10 classes, dt 1 ms, hard reset), fixed weights."""
+    tau_syn = 5e-3 if cuba else None
+    extra = {} if layers is None else {"layers": layers, "in_shape": (1, 8, 8)}
+    return build_network(64, [32], 10, dt=1e-3, gain=3.0, recurrent=recurrent,
+                         neuron=LIFParams(tau_mem=20e-3, tau_syn=tau_syn, reset="hard"),
+                         readout=LIParams(tau_mem=20e-3, tau_syn=tau_syn),
+                         generator=torch.Generator().manual_seed(seed), **extra)
+
+
+def _digits_input(steps: int = 30, batch: int = 8, image: bool = False) -> Tensor:
+    x = (torch.rand(steps, batch, 64, generator=torch.Generator().manual_seed(5)) < 0.2).float()
+    return x.reshape(steps, batch, 1, 8, 8) if image else x
+
+
+@pytest.mark.parametrize("target", PEERS)
+@pytest.mark.parametrize("cuba", [False, True])
+def test_peer_reads_our_graph_unchanged_with_identical_hidden_spikes(
+    target: str, cuba: bool, tmp_path: Path
+) -> None:
+    net = _digits_like(cuba=cuba)
+    nir.write(tmp_path / "net.nir", to_nir(net, target=target))
+    peer = _peer_import(target, tmp_path / "net.nir")
+    x = _digits_input()
+    ours = _run(net, x)
+    assert float(ours.spikes[0].sum()) > 50
+    assert _agreement(_peer_spikes(peer, x, "lif0"), ours.spikes[0]) >= 0.99
+
+
+@pytest.mark.parametrize("target", ["exact", *PEERS])
+@pytest.mark.parametrize("kind", ["dense", "recurrent", "conv"])
+def test_simulated_graph_reproduces_the_network(target: str, kind: str) -> None:
+    """simulate_nir integrates the graph as its reader does (exact or Euler at metadata dt):
+    hidden spikes and readout agree with snnlearn's own simulation."""
+    from snnlearn.export.simulate_nir import simulate_nir
+
+    layers = [{"kind": "conv2d", "channels": 4, "kernel": 3}, {"kind": "pool", "size": 2},
+              {"kind": "dense", "size": 16}] if kind == "conv" else None
+    net = _digits_like(recurrent=kind == "recurrent", layers=layers)
+    if kind in ("recurrent", "conv") and target in ("snntorch", "norse"):
+        with pytest.raises(ValueError, match="recurrent" if kind == "recurrent" else "Flatten"):
+            to_nir(net, target=target)
+        return
+    graph = to_nir(net, target=target)
+    x = _digits_input(image=kind == "conv")
+    ours, run = _run(net, x), simulate_nir(graph, x)
+    assert float(ours.spikes[0].sum()) > 50
+    assert _agreement(run.spikes["lif0"], ours.spikes[0]) >= 0.99
+    assert torch.allclose(run.outputs, ours.outputs, atol=1e-3)
+
+
+def test_spikingjelly_reads_a_recurrent_graph_with_identical_hidden_spikes(
+    tmp_path: Path
+) -> None:
+    net = _digits_like(recurrent=True)
+    graph = to_nir(net, target="spikingjelly")
+    assert ("lif0", "rec0") in graph.edges and ("rec0", "lif0") in graph.edges
+    nir.write(tmp_path / "net.nir", graph)
+    peer = _peer_import("spikingjelly", tmp_path / "net.nir")
+    x = _digits_input()
+    ours = _run(net, x)
+    assert float(ours.spikes[0].sum()) > 50
+    assert _agreement(_peer_spikes(peer, x, "lif0"), ours.spikes[0]) >= 0.99
+
+
+def test_spikingjelly_reads_a_conv_graph_with_identical_hidden_spikes(tmp_path: Path) -> None:
+    net = _digits_like(layers=[{"kind": "conv2d", "channels": 4, "kernel": 3},
+                               {"kind": "pool", "size": 2}, {"kind": "dense", "size": 16}])
+    graph = to_nir(net, target="spikingjelly")
+    kinds = {type(v).__name__ for v in graph.nodes.values()}
+    assert {"Conv2d", "AvgPool2d", "Flatten"} <= kinds
+    assert "SumPool2d" in {type(v).__name__ for v in to_nir(net).nodes.values()}
+    nir.write(tmp_path / "net.nir", graph)
+    peer = _peer_import("spikingjelly", tmp_path / "net.nir")
+    x = _digits_input(image=True)
+    ours = _run(net, x)
+    assert _agreement(_peer_spikes(peer, x, "lif0"), ours.spikes[0]) >= 0.99
+    assert _agreement(_peer_spikes(peer, x, "lif3"), ours.spikes[1]) >= 0.99
+
+
+def test_peer_graphs_record_the_assumed_dt_and_write_what_the_importers_need() -> None:
+    net = _digits_like()
+    for target, dt in (("exact", 1e-3), ("snntorch", 1e-4), ("norse", 1e-3),
+                       ("spikingjelly", 1e-4)):
+        graph = to_nir(net, target=target)
+        assert graph.metadata["dt"] == dt and graph.metadata["target"] == target
+        assert graph.metadata["network_dt"] == 1e-3
+    sj = to_nir(net, target="spikingjelly").nodes["lif0"]
+    assert np.allclose(sj.r, sj.tau_mem / 1e-4) and np.allclose(sj.w_in, sj.tau_syn / 1e-4)
+    # retimed: one Euler step of 0.1 ms decays as one exact step of 1 ms
+    assert np.allclose(1 - 1e-4 / sj.tau_mem, math.exp(-1e-3 / 20e-3))
+    readout = to_nir(net, target="snntorch").nodes["li1"]
+    assert isinstance(readout, nir.CubaLIF) and np.all(np.isinf(readout.v_threshold))
+    assert to_nir(net, target="norse", peer_dt=2e-4).metadata["dt"] == 2e-4
+    with pytest.raises(ValueError, match="1e-4"):
+        to_nir(net, target="snntorch", peer_dt=1e-3)
+    with pytest.raises(ValueError, match="unknown NIR target"):
+        to_nir(net, target="loihi")
+
+
+def test_spikingjelly_exported_graph_runs_identically_in_snnlearn() -> None:
+    """SpikingJelly (Linear + LIFNode, decay_input=False: r = tau/dt) -> snnlearn, Euler
+    decays matched by ``_retime``."""
+    sj = pytest.importorskip("spikingjelly.activation_based")
+    to_sj = pytest.importorskip("spikingjelly.activation_based.nir_exchange").export_to_nir
+    g = torch.Generator().manual_seed(6)
+    fc = sj.layer.Linear(5, 10)
+    with torch.no_grad():
+        fc.weight.copy_(torch.randn(10, 5, generator=g) * 0.6)
+        fc.bias.copy_(torch.rand(10, generator=g) * 0.2)
+    model = torch.nn.Sequential(fc, sj.neuron.LIFNode(tau=10.0, decay_input=False,
+                                                      v_reset=0.0))
+    quiet = _quiet()
+    try:
+        graph = to_sj(model, torch.zeros(1, 5), dt=DT)
+    finally:
+        quiet.__exit__(None, None, None)
+    x = _input()
+    expected = []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            expected.append(model(x[t]))
+    ours = _run(from_nir(_retime(graph, _from_euler), dt=DT), x)
+    assert float(ours.outputs.sum()) > 0
+    assert torch.equal(ours.outputs, torch.stack(expected))
+
+
+def test_old_nir_is_named_with_the_minimum_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nir, "__version__", "1.0.4", raising=False)
+    with pytest.raises(ImportError, match=r"nir >= 1\.0\.6.*1\.0\.4"):
+        to_nir(_net(HARD), dt=DT)
+
+
+@pytest.mark.slow
+def test_cli_trained_digits_model_imports_into_every_peer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`snnlearn train --reset hard` on digits, `snnlearn export --nir-target T`, then each
+    peer reads the file unchanged and reproduces the hidden spikes on test images."""
+    from snnlearn.experiments.runner import load_network
+    from snnlearn.tasks.digits import Digits
+
+    run_dir = tmp_path / "run"
+    status, out, err = _cli(capsys, "train", "--task", "digits", "--epochs", "1", "--hidden",
+                            "24", "--reset", "hard", "--out", str(run_dir), "--no-progress")
+    assert status == 0, err
+    net, _ = load_network(run_dir)
+    assert net.layers[0].neuron.reset == "hard"  # what was trained is what is exported
+    task = Digits()
+    x = task.encode(task.split("test").inputs[:32], generator=torch.Generator().manual_seed(0))
+    ours = _run(net, x)
+    assert float(ours.spikes[0].sum()) > 0
+    for target in PEERS:
+        file = tmp_path / f"{target}.nir"
+        status, out, err = _cli(capsys, "export", str(run_dir), "--nir", str(file),
+                                "--nir-target", target)
+        assert status == 0, err
+        assert "test accuracy of the exported graph" in out
+        found = re.search(r"exported graph ([\d.]+)% \(the network: ([\d.]+)%\)", out)
+        assert found is not None, out
+        assert abs(float(found[1]) - float(found[2])) <= 1.0, out
+        peer = _peer_import(target, file)
+        assert _agreement(_peer_spikes(peer, x, "lif0"), ours.spikes[0]) >= 0.99, target
+
+
+def test_cli_export_needs_no_data_for_the_graph(
+    toy_run: object, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snnlearn.experiments import registry
+
+    def missing(*_: object, **__: object) -> object:
+        raise FileNotFoundError("toy data not found")
+
+    monkeypatch.setattr(registry, "make_task", missing)
+    file = tmp_path / "net.nir"
+    status, out, err = _cli(capsys, "export", str(toy_run.run_dir), "--nir", str(file),
+                            "--subtract-reset-as-hard")
+    assert status == 0, err
+    assert "not re-simulated" in out
+    net = from_nir(nir.read(file), dt=_Toy.dt)
+    for layer, new in zip(toy_run.network.layers, net.layers, strict=True):
+        assert torch.equal(layer.weight, new.weight)
+
+
+@pytest.mark.parametrize("target", ["exact", "spikingjelly"])
+def test_the_shd_default_network_exports(target: str) -> None:
+    """SHD's default: 700 -> 128 recurrent CubaLIF -> 20 CubaLI, dt 10 ms (trained with
+    --reset hard). The graph has the recurrent edge and reproduces the network."""
+    from snnlearn.export.simulate_nir import simulate_nir
+
+    net = build_network(700, [128], 20, dt=10e-3, recurrent=True, gain=2.0,
+                        neuron=LIFParams(tau_mem=20e-3, tau_syn=10e-3, reset="hard"),
+                        readout=LIParams(tau_mem=20e-3, tau_syn=10e-3),
+                        generator=torch.Generator().manual_seed(0))
+    graph = to_nir(net, target=target)
+    assert ("rec0", "lif0") in graph.edges
+    x = (torch.rand(20, 2, 700, generator=torch.Generator().manual_seed(1)) < 0.05).float()
+    ours, run = _run(net, x), simulate_nir(graph, x)
+    assert float(ours.spikes[0].sum()) > 50
+    assert _agreement(run.spikes["lif0"], ours.spikes[0]) >= 0.99
+
+
+@pytest.mark.parametrize("target", PEERS)
+def test_from_nir_reads_a_peer_target_graph_back(target: str, tmp_path: Path) -> None:
+    """A graph written for a forward-Euler peer (retimed, gains folded, LIF readout with an
+    infinite threshold) reads back into snnlearn as the same network: its metadata says how."""
+    net = _digits_like()
+    nir.write(tmp_path / "net.nir", to_nir(net, target=target))
+    back = from_nir(nir.read(tmp_path / "net.nir"), dt=net.dt)
+    assert isinstance(back.layers[-1], Readout)
+    x = _digits_input()
+    a, b = _run(net, x), _run(back, x)
+    assert float(a.spikes[0].sum()) > 50
+    assert _agreement(a.spikes[0], b.spikes[0]) >= 0.99
+    assert torch.allclose(a.outputs, b.outputs, atol=1e-3)

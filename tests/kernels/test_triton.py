@@ -18,7 +18,7 @@ pytest.importorskip("triton")
 from snnlearn.kernels import li_sequence, lif_sequence  # noqa: E402
 from snnlearn.kernels.dispatch import numba_available, resolve_backend  # noqa: E402
 from snnlearn.kernels.lif_scan import _LIFSequence  # noqa: E402
-from snnlearn.neurons import LIFParams, LIParams  # noqa: E402
+from snnlearn.neurons import ALIFParams, LIFParams, LIParams  # noqa: E402
 from snnlearn.surrogate import ATan, FastSigmoid, Triangle  # noqa: E402
 
 DT = 1e-3
@@ -82,6 +82,39 @@ def test_lif_matches_torch_for_every_option(tau_syn, t_ref, reset, detach, surro
     _assert_grads_close(grads, g_ref)
 
 
+def _alif_run(x, s0, p, w, backend):
+    """Spikes, final state, records and gradients w.r.t. x, v0, a0 of the feed-forward ALIF."""
+    from snnlearn.kernels.sequence import neuron_sequence
+
+    out = neuron_sequence(p, x, s0, DT, record=True, backend=backend)
+    s = out.final_state
+    loss = (out.output * w).sum() + (s.v ** 2).sum() + (s.a ** 2).sum()
+    return out, torch.autograd.grad(loss, (x, s0.v, s0.a))
+
+
+@pytest.mark.parametrize(("tau_syn", "t_ref", "reset", "detach"),
+                         list(itertools.product([None, 5e-3], [0.0, 2e-3], ["subtract", "hard"],
+                                                [False, True])))
+def test_alif_matches_the_torch_loop_for_every_option(tau_syn, t_ref, reset, detach):
+    """Feed-forward ALIF on Triton: the LIF kernel with the adaptive threshold, against the
+    torch loop of ``alif_scan`` (identical spikes, gradients incl. the adaptation's to 1e-5)."""
+    lif = LIFParams(tau_mem=10e-3, tau_syn=tau_syn, t_ref=t_ref, reset=reset,
+                    detach_reset=detach)
+    p = ALIFParams(lif=lif, tau_adapt=20e-3, adaptation=1.5)
+    g = torch.Generator().manual_seed(len(str(p)))
+    x, w = _inputs((12, 2, 37), g)
+    s0 = p.initial_state((2, 37), device=DEVICE)
+    s0 = s0._replace(v=(torch.rand(2, 37, generator=g)).to(DEVICE).requires_grad_(),
+                     a=(torch.rand(2, 37, generator=g)).to(DEVICE).requires_grad_())
+    ref, g_ref = _alif_run(x, s0, p, w, "torch")
+    out, grads = _alif_run(x, s0, p, w, "triton")
+    assert torch.equal(out.output, ref.output) and 0 < out.output.sum() < out.output.numel()
+    for a, b in zip(out.final_state, ref.final_state, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out.adaptation, ref.adaptation, rtol=1e-6, atol=1e-6)
+    _assert_grads_close(grads, g_ref)
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 1, 1), (3, 1, 65), (4, 3, 43), (0, 2, 3)])
 def test_lif_odd_sizes_match_the_reference(shape):
     p = LIFParams(tau_syn=5e-3, t_ref=1e-3)
@@ -100,11 +133,11 @@ def test_lif_pre_reset_membrane_is_float32_and_equals_torch():
     g = torch.Generator().manual_seed(4)
     x, _ = _inputs((6, 2, 5), g)
     s0 = p.initial_state((2, 5), device=DEVICE)
-    args = (x.detach(), s0.v, s0.i, s0.refractory, p, DT)
+    args = (x.detach(), s0.v, s0.i, s0.refractory, None, p, DT)
     ref = _LIFSequence.apply(*args, "torch")
     out = _LIFSequence.apply(*args, "triton")
-    assert out[4].dtype == torch.float32 and torch.equal(out[4], ref[4])
-    assert out[5].dtype == torch.bool and torch.equal(out[5], ref[5])
+    assert out[5].dtype == torch.float32 and torch.equal(out[5], ref[5])
+    assert out[6].dtype == torch.bool and torch.equal(out[6], ref[6])
 
 
 def test_lif_noncontiguous_input_and_broadcast_gradient():

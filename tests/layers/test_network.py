@@ -176,3 +176,15 @@ def test_build_network_is_deterministic_for_a_generator():
                                           c.state_dict().items(), strict=True):
         assert torch.equal(va, vb), ka
         assert not torch.equal(va, vc), ka
+
+
+def test_step_validates_its_input_against_the_network_and_state() -> None:
+    net = build_network(3, [5], 2, dt=1e-3)
+    state = net.initial_state(2)
+    for x, match in ((torch.ones(4, 2, 3), "step takes one time step: pass x"),
+                     (torch.ones(3, 3), "batch of 3 but the state was made for 2"),
+                     (torch.ones(2, 4), "has 4 channels"),
+                     (torch.ones(2, 3, dtype=torch.int64), r"convert the input with x.to"),
+                     (torch.full((2, 3), float("nan")), "6 NaN or Inf")):
+        with pytest.raises(ValueError, match=match):
+            net.step(x, state)

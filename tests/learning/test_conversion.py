@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from snnlearn.experiments import Config, resume, run
+from snnlearn.experiments.checkpoint import load_checkpoint
 from snnlearn.layers import build_network
 from snnlearn.learning.base import EpochContext
 from snnlearn.learning.conversion import (
@@ -131,6 +132,11 @@ def test_conversion_runs_from_the_runner_and_resumes_exactly(tmp_path: Path) -> 
     a, b = full.network.state_dict(), resumed.network.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert full.summary["test_accuracy"] == resumed.summary["test_accuracy"]
+    # the network carries its normalisation (rho, lambda_l), that of the scored epoch
+    ckpt = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    state = ckpt["best_rule_state"]
+    assert ckpt["best_model"]["conversion_scales"].tolist() == pytest.approx(
+        [state["input_scale"], *state["scales"]])
     metrics = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text()
                .splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]

@@ -182,3 +182,25 @@ def test_learns_a_tiny_task():
         optimizer.step()
     assert accuracies[0] < 0.9 and accuracies[-1] == 1.0
     assert losses[-1] < 0.75 * losses[0]
+
+
+def test_the_runner_gives_decolle_the_labels(tmp_path, monkeypatch):
+    """DECOLLE never infers labels from dL/dy in the runner (float32 makes that unreliable)."""
+    import snnlearn.learning.decolle as decolle_module
+    from snnlearn.experiments import Config, run
+
+    seen = []
+    real = DECOLLE.assign_grads
+
+    def spy(self, net, rollout, loss, *, target=None):
+        seen.append(target)
+        return real(self, net, rollout, loss, target=target)
+
+    def refuse(error):
+        raise AssertionError("labels inferred from the error")
+
+    monkeypatch.setattr(decolle_module, "labels_from_error", refuse)
+    monkeypatch.setattr(DECOLLE, "assign_grads", spy)
+    run(Config(task="yinyang", rule="decolle", epochs=1, batch_size=32, out=str(tmp_path / "r"),
+               task_options={"n_train": 64, "n_val": 16, "n_test": 16}))
+    assert len(seen) == 2 and all(t is not None and t.dtype == torch.int64 for t in seen)

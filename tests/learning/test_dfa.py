@@ -81,6 +81,8 @@ def memoryless_readout_net(r: float) -> Network:
     return net
 
 
+# the readout is made memoryless on purpose (tau_mem far below dt)
+@pytest.mark.filterwarnings("ignore::snnlearn.diagnostics.TimeConstantWarning")
 def test_output_error_with_b_equal_to_r_w_out_is_bptt_for_a_memoryless_readout():
     r = 0.7
     net = memoryless_readout_net(r)

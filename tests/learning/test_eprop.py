@@ -162,7 +162,9 @@ def test_recurrent_approximation_measured_by_cosine_to_bptt(neuron):
     ref, approx = bptt_grads(net, x, loss_fn), eprop_grads(net, x, loss_fn)
     assert relative_error(approx, ref) > 1e-3  # recurrence is really approximated
     assert cosine(approx, ref) > 0.9  # measured: 0.990 (LIF), 0.986 (ALIF)
-    assert cosine(approx[:2], ref[:2]) > 0.8  # hidden weights alone: measured 0.978, 0.974
+    assert cosine(approx[:2], ref[:2]) > 0.8  # hidden weights alone (input and recurrent):
+    # measured 0.978, 0.974; the all-parameter figure is dominated by the exact readout
+    assert cosine(approx[:1], ref[:1]) > 0.8  # recurrent weights alone: measured 0.979, 0.976
 
 
 def test_deeper_layer_approximation_measured_by_cosine_to_bptt():
@@ -312,12 +314,16 @@ def test_eprop_is_a_learning_rule_named_eprop():
                                             traces="factorized")
 
 
+@pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "alif"])
 @pytest.mark.parametrize("recurrent", [False, True])
 def test_factorized_traces_are_bptt_where_the_reset_is_detached_and_exact_traces_otherwise(
-        recurrent):
+        recurrent, adaptive):
     # one feed-forward hidden layer with a detached reset: the canonical factorised trace is
-    # the BPTT gradient; with recurrence it equals the per-synapse traces (same approximation)
+    # the BPTT gradient; with recurrence it equals the per-synapse traces (same approximation);
+    # for ALIF the adaptation trace, folded into one reverse scan, gives the same gradients
     neuron = LIFParams(tau_mem=10e-3, tau_syn=5e-3, detach_reset=True)
+    if adaptive:
+        neuron = ALIFParams(lif=neuron, tau_adapt=30e-3, adaptation=1.5)
     net, x, labels = problem(neuron, recurrent=recurrent)
     loss_fn = lambda r: per_step_ce(r.outputs, labels)  # noqa: E731
     fast = eprop_grads(net, x, loss_fn, traces="factorized")

@@ -58,7 +58,7 @@ def test_options_choose_the_wrapped_rule_and_the_threshold() -> None:
     with pytest.raises(ValueError, match="unknown rule 'nope'"):
         registry.make_rule("error_triggered", {"inner": "nope"})
     with pytest.raises(ValueError, match="trains whole epochs itself"):
-        registry.make_rule("error_triggered", {"inner": "rstdp"})
+        registry.make_rule("error_triggered", {"inner": "conversion"})
     with pytest.raises(ValueError, match="threshold must be a finite number > 0"):
         ErrorTriggered(BPTT(), threshold=0.0)
     with pytest.raises(ValueError, match="'bptt' has no option"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_one_support_presentation_writes_eta_times_the_spike_count_product() -> 
     x = (torch.rand(10, 1, 2, 5, generator=g) < 0.5).float()
     trace = rule.run_episodes(net, x[:, :, :1], torch.tensor([[1]]), x[:, :, 1:]).extras["trace"]
     z = unroll(Network(net.spiking_layers, dt=DT), x[:, :, 0]).spikes[0]  # [T, 1, 7]
-    current = torch.einsum("tbh,nh->tbn", z, rule.synapses.weight) + torch.tensor([0.0, 20.0])
+    current = torch.einsum("tbh,nh->tbn", z, net.plastic.weight) + torch.tensor([0.0, 20.0])
     neuron = net.spiking_layers[0].neuron
     z_out = torch.stack(_lif_spikes(current, neuron))
     x_count, y_count = z.sum(0)[0], z_out.sum(0)[0]
@@ -114,9 +115,10 @@ def test_plasticity_gradients_match_central_finite_differences(plasticity: str) 
     assert any(float(p.grad.abs().max()) > 1e-4 for n, p in params.items() if n != "weight")
 
 
-def _ctx(task: Digits, data: TaskData, epoch: int, lr: float = 1e-2) -> EpochContext:
+def _ctx(task: Digits, data: TaskData, epoch: int, optimizer: torch.optim.Optimizer,
+         lr: float = 1e-2) -> EpochContext:
     return EpochContext(task=task, data=data, epoch=epoch, epochs=20, batch_size=32,
-                        generator=torch.Generator().manual_seed(epoch), optimizer=None,  # type: ignore[arg-type]
+                        generator=torch.Generator().manual_seed(epoch), optimizer=optimizer,
                         lr=lr, device=torch.device("cpu"))
 
 
@@ -127,8 +129,9 @@ def _train(plasticity: str, epochs: int, task: Digits) -> tuple[MetaPlasticity, 
     rule = MetaPlasticity(plasticity=plasticity, n_way=3, k_shot=1, n_query=6,
                           episodes_per_epoch=64)
     rule.prepare(net, generator=torch.Generator().manual_seed(1))
+    optimizer = rule.configure_optimizer(net, 1e-2)
     for e in range(1, epochs + 1):
-        rule.fit_epoch(net, _ctx(task, task.split("train"), e))
+        rule.fit_epoch(net, _ctx(task, task.split("train"), e, optimizer))
     return rule, net
 
 
@@ -147,29 +150,32 @@ def test_plastic_network_learns_few_shot_and_the_frozen_alpha_control_does_not()
 
 
 def test_resume_from_the_state_dict_is_exact() -> None:
+    """The plastic synapses and the support set are the network's: its state_dict and the
+    optimizer's resume the run exactly."""
     task = Digits()
     train = task.split("train")
 
-    def fresh() -> tuple[MetaPlasticity, object]:
+    def fresh() -> tuple[MetaPlasticity, Network, torch.optim.Optimizer]:
         net = build_network(64, [12], 10, dt=task.dt, generator=torch.Generator().manual_seed(0))
         rule = MetaPlasticity(plasticity="abcd", n_way=3, n_query=2, episodes_per_epoch=8)
         rule.prepare(net, generator=torch.Generator().manual_seed(1))
-        return rule, net
+        return rule, net, rule.configure_optimizer(net, 1e-2)
 
-    rule, net = fresh()
+    rule, net, opt = fresh()
     for e in (1, 2):
-        rule.fit_epoch(net, _ctx(task, train, e))
-    cut, cut_net = fresh()
-    cut.fit_epoch(cut_net, _ctx(task, train, 1))
-    saved, saved_net = cut.state_dict(), {k: v.clone() for k, v in cut_net.state_dict().items()}
-    cut.fit_epoch(cut_net, _ctx(task, train, 2))  # moves on; the copies must not follow
-    resumed, resumed_net = fresh()
+        rule.fit_epoch(net, _ctx(task, train, e, opt))
+    cut, cut_net, cut_opt = fresh()
+    cut.fit_epoch(cut_net, _ctx(task, train, 1, cut_opt))
+    saved_net = {k: v.clone() for k, v in cut_net.state_dict().items()}
+    saved_opt = copy.deepcopy(cut_opt.state_dict())
+    cut.fit_epoch(cut_net, _ctx(task, train, 2, cut_opt))  # moves on; the copies must not follow
+    resumed, resumed_net, resumed_opt = fresh()
     resumed_net.load_state_dict(saved_net)
-    resumed.load_state_dict(saved)
-    resumed.fit_epoch(resumed_net, _ctx(task, train, 2))
-    for a, b in ((rule.synapses.state_dict(), resumed.synapses.state_dict()),
-                 (net.state_dict(), resumed_net.state_dict())):
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    resumed_opt.load_state_dict(saved_opt)
+    resumed.fit_epoch(resumed_net, _ctx(task, train, 2, resumed_opt))
+    a, b = net.state_dict(), resumed_net.state_dict()
+    assert {"plastic.weight", "plastic.coefficients", "plastic.support"} <= set(a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_simulate_answers_in_class_order_after_fit_epoch() -> None:
@@ -178,11 +184,19 @@ def test_simulate_answers_in_class_order_after_fit_epoch() -> None:
     rule = MetaPlasticity(episodes_per_epoch=4)
     rule.prepare(net, generator=torch.Generator().manual_seed(1))
     x = task.encode(task.split("val").inputs[:5])
-    with pytest.raises(RuntimeError, match="fit_epoch"):
+    with pytest.raises(RuntimeError, match="train the network first"):
         rule.simulate(net, x)
-    rule.fit_epoch(net, _ctx(task, task.split("train"), 1))
+    rule.fit_epoch(net, _ctx(task, task.split("train"), 1, rule.configure_optimizer(net, 1e-2)))
     a, b = rule.simulate(net, x), rule.simulate(net, x)
     assert a.outputs.shape == (20, 5, 10) and torch.equal(a.outputs, b.outputs)
+    assert sorted(net.plastic.support_classes.tolist()) == list(range(10))  # k_shot = 1
+    # a reloaded network (a fresh one given the state_dict) answers the same
+    again = build_network(64, [12], 10, dt=task.dt, generator=torch.Generator().manual_seed(5))
+    other = MetaPlasticity(episodes_per_epoch=4)
+    other.prepare(again, generator=torch.Generator().manual_seed(6))
+    again.load_state_dict(net.state_dict())
+    other.prepare(again)  # keeps the loaded plastic synapses
+    assert torch.equal(other.simulate(again, x).outputs, a.outputs)
     with pytest.raises(RuntimeError, match="fit_epoch"):
         rule.assign_grads(net, a, torch.zeros(()))
 

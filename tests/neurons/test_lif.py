@@ -299,3 +299,8 @@ def test_invalid_dt_raises(dt):
     p = LIFParams()
     with pytest.raises(ValueError, match="dt"):
         lif_step(torch.zeros(1, 1), p.initial_state((1, 1)), p, dt)
+
+
+def test_zero_resistance_is_refused() -> None:
+    with pytest.raises(ValueError, match="LIFParams.r must be non-zero"):
+        LIFParams(r=0)

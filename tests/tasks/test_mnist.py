@@ -217,3 +217,32 @@ def test_encode_rejects_bad_inputs(mnist_root) -> None:  # noqa: ANN001
 
 def test_docstring_is_its_own() -> None:
     assert inspect.getdoc(MNIST).startswith("MNIST from IDX files")
+
+
+def test_an_empty_split_is_refused(mnist_root) -> None:  # noqa: ANN001
+    root, _ = mnist_root
+    _break(root, "t10k-images-idx3-ubyte", idx_bytes(np.zeros((0, 28, 28), np.uint8)))
+    _break(root, "t10k-labels-idx1-ubyte", idx_bytes(np.zeros(0, np.uint8)))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte' holds no images \(0 samples"):
+        MNIST(root=root, n_val=8)
+
+
+def test_sizes_are_checked_from_the_headers_before_any_data(mnist_root) -> None:  # noqa: ANN001
+    root, _ = mnist_root
+    # a header claiming 11 million images (8.6 GB), gzipped: refused from the two headers
+    lie = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (11_000_000, 28, 28))
+    (root / "mnist" / "train-images-idx3-ubyte").unlink()
+    (root / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(lie + bytes(1000)))
+    with pytest.raises(ValueError, match="disagree: 11000000 images but 40 labels"):
+        MNIST(root=root, n_val=8)
+    with pytest.raises(ValueError, match=r"declares shape \(11000000, 28, 28\), 8224 MiB of data"):
+        read_idx(root / "mnist" / "train-images-idx3-ubyte.gz")
+
+
+def test_a_gzip_bomb_is_decoded_only_as_far_as_its_header_says(tmp_path: Path) -> None:
+    header = bytes([0, 0, 8, 1]) + (100).to_bytes(4, "big")
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(header + bytes(20 * 2**20), compresslevel=1))  # 20 MB
+    with pytest.raises(ValueError, match=r"longer than its header says: shape \(100,\) needs 100 "
+                                         r"data bytes, found 101 or more"):
+        read_idx(path)

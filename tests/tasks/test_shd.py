@@ -283,6 +283,8 @@ def test_docstrings_are_their_own() -> None:
     assert inspect.getdoc(SpikingSpeech).startswith("SHD or SSC read from disk")
 
 
+# coarse bins on purpose (dt = 40 ms, above tau_mem): fast, and warned about
+@pytest.mark.filterwarnings("ignore::snnlearn.diagnostics.TimeConstantWarning")
 def test_trains_through_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from snnlearn.experiments import Config, registry, run
 
@@ -301,8 +303,8 @@ def test_trains_through_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # the registered factory with fewer, wider bins (SNNLEARN_DATA still locates the files)
     short = {**registry.TASKS, "shd": lambda: SpikingSpeech(n_steps=25, dt=40e-3)}
     monkeypatch.setattr(registry, "TASKS", MappingProxyType(short))
-    cfg = Config(task="shd", epochs=2, hidden=[8], batch_size=36, lr=1e-2,
-                 out=str(tmp_path / "run"))
+    cfg = Config(task="shd", epochs=2, hidden=[8], batch_size=36, lr=1e-2, gain=20.0,
+                 out=str(tmp_path / "run"))  # 40 input spikes a sample: a gain that spikes
     result = run(cfg)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["task"] == "shd" and summary["epochs"] == 2

@@ -29,13 +29,14 @@ from snnlearn.bench.workload import (
     make_weights,
     train_step,
 )
+from snnlearn.kernels.dispatch import resolve_backend
 
 __all__ = ["RECORD_KEYS", "check_peers", "run_bench", "to_markdown"]
 
 RECORD_KEYS: tuple[str, ...] = (
     "library", "B", "T", "H", "L", "device", "step_ms", "peak_memory_mib", "firing_rate",
     "version", "cpu_ms", "ratio_to_fastest_peer", "floor_ms", "floor_dense_ms", "x_floor",
-    "repeats", "skipped",
+    "repeats", "skipped", "backend",
 )
 """Keys of every record: the BENCHMARKS.md ones first, then this runner's additions."""
 
@@ -119,6 +120,7 @@ def run_bench(
                 if dev.type == "cuda":
                     peak[name] = max(peak[name], torch.cuda.max_memory_allocated(dev))
         shape_records = []
+        backend = resolve_backend(None, x)
         for name in models:
             rate = float(torch.stack(rates[name]).mean())
             floor = step_floor(shape, rate, peaks)
@@ -130,6 +132,7 @@ def run_bench(
                 "cpu_ms": 1e3 * statistics.median(cpu[name]), "ratio_to_fastest_peer": None,
                 "floor_ms": floor.floor_ms, "floor_dense_ms": floor.floor_dense_ms,
                 "x_floor": step_ms / floor.floor_ms, "repeats": repeats, "skipped": None,
+                "backend": backend if name == "snnlearn" else None,
             })
         peer_ms = [r["step_ms"] for r in shape_records if r["library"] != "snnlearn"]
         for r in shape_records:

@@ -5,26 +5,33 @@ it loads with ``torch.load(weights_only=True)`` (no arbitrary code runs). Next t
 ``<name>.sha256`` holds its SHA-256 digest in ``sha256sum`` format; a flipped byte inside tensor
 data otherwise loads silently.
 
-Writes are atomic: the file and its digest are written to temporary files in the same folder,
-flushed and ``fsync``-ed, then moved over the old ones with ``os.replace``. A crash at any point
-leaves a checkpoint that verifies: the old one, or the new one whose digest is still in the
-temporary sidecar (which :func:`load_checkpoint` accepts in that one window).
+Writes are atomic and ordered so that the sidecar always lists the digest of the checkpoint on
+disk: the new file is written to a temporary file and ``fsync``-ed; the sidecar is replaced by one
+listing the new digest *and* the old one; the checkpoint is moved into place with
+``os.replace``; the sidecar is replaced by one listing the new digest alone. Every replacement is
+atomic, so a crash at any point leaves a checkpoint whose digest the sidecar lists: the old one or
+the new one. :func:`load_checkpoint` accepts any digest the sidecar lists (and, for folders
+written by earlier versions, the one in a leftover ``<name>.sha256.tmp``); with ``repair=True``
+(what ``resume`` does) it then rewrites the sidecar to the one matching digest and removes the
+leftover temporary files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from snnlearn.experiments.runfiles import json_text, write_text_atomically
+
 __all__ = [
     "CheckpointError", "CHECKPOINT_NAME", "FORMAT_VERSION", "REQUIRED_KEYS",
-    "save_checkpoint", "load_checkpoint", "sidecar_path", "write_json", "write_jsonl",
+    "save_checkpoint", "load_checkpoint", "sidecar_path", "repair_sidecar", "write_json",
+    "write_jsonl",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -80,40 +87,69 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
     Raises:
         Whatever serialisation or the file system raises; the previous checkpoint, if any, is
-        left untouched and no temporary file is left behind.
+        left untouched and still verifies, and no temporary file is left behind.
     """
     path = Path(path)
     sidecar = sidecar_path(path)
     tmp = path.with_name(path.name + _TMP_SUFFIX)
-    tmp_sidecar = sidecar.with_name(sidecar.name + _TMP_SUFFIX)
-    moved = False
     try:
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         data = buffer.getvalue()
         _write_durably(tmp, data)
-        _write_durably(tmp_sidecar, f"{_sha256(data)}  {path.name}\n".encode())
+        new = _sha256(data)
+        old = [d for d in _read_digests(sidecar) if d != new][:2]
+        _write_sidecar(sidecar, [new, *old], path.name)  # lists both: either file verifies
         os.replace(tmp, path)
-        moved = True  # from here the new digest must survive: it is the only one that matches
-        os.replace(tmp_sidecar, sidecar)
+        _write_sidecar(sidecar, [new], path.name)
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
-        if not moved:
-            tmp_sidecar.unlink(missing_ok=True)
+
+
+def _write_sidecar(sidecar: Path, digests: list[str], name: str) -> None:
+    """Replace ``sidecar`` atomically by one ``sha256sum`` line per digest."""
+    tmp = sidecar.with_name(sidecar.name + _TMP_SUFFIX)
+    try:
+        _write_durably(tmp, "".join(f"{d}  {name}\n" for d in digests).encode())
+        os.replace(tmp, sidecar)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_digests(sidecar: Path) -> list[str]:
+    """The valid digests ``sidecar`` lists, in order (none if it is missing or unreadable)."""
+    try:
+        with sidecar.open("rb") as f:
+            text = f.read(4096).decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        return []
+    digests = [line.split()[0].lower() for line in text.splitlines() if line.strip()]
+    return [d for d in digests if len(d) == 64 and all(c in "0123456789abcdef" for c in d)]
 
 
 def _read_digest(sidecar: Path) -> str | None:
-    try:
-        text = sidecar.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    digest = text.split()[0].lower() if text else ""
-    return digest if len(digest) == 64 else None
+    digests = _read_digests(sidecar)
+    return digests[0] if digests else None
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def repair_sidecar(path: str | Path, digest: str) -> None:
+    """Make ``<path>.sha256`` list ``digest`` alone and drop leftover temporary files."""
+    path = Path(path)
+    sidecar = sidecar_path(path)
+    if _read_digests(sidecar) != [digest]:
+        _write_sidecar(sidecar, [digest], path.name)
+    for leftover in (path.with_name(path.name + _TMP_SUFFIX),
+                     sidecar.with_name(sidecar.name + _TMP_SUFFIX)):
+        leftover.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
+                    repair: bool = False) -> dict[str, Any]:
     """Verify ``path`` against its SHA-256 sidecar and load it with ``weights_only=True``.
+
+    With ``repair``, a verified checkpoint's sidecar is rewritten to list its digest alone (what
+    a crash between the steps of :func:`save_checkpoint` leaves is made whole).
 
     Raises:
         CheckpointError: the file or its digest is missing, the digest does not match, the file
@@ -126,6 +162,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         "(another --out keeps this folder)"
     )
     try:
+        if not path.is_file() and path.exists():
+            raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file; {restart}")
         data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(
@@ -137,18 +175,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({err})") from None
     sidecar = sidecar_path(path)
     digest = _sha256(data)
-    expected = _read_digest(sidecar)
-    pending = _read_digest(sidecar.with_name(sidecar.name + _TMP_SUFFIX))
-    if expected is None and pending is None:
+    listed = _read_digests(sidecar) + _read_digests(sidecar.with_name(sidecar.name + _TMP_SUFFIX))
+    expected = listed[0] if listed else None
+    if expected is None:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has no valid SHA-256 file {str(sidecar)!r}, so it cannot "
             f"be verified; {restart}"
         )
-    if digest not in (expected, pending):
+    if digest not in listed:
         problem = "is empty" if not data else f"has {len(data)} bytes"
         raise CheckpointError(
             f"checkpoint {str(path)!r} is corrupt: it {problem} with SHA-256 {digest[:12]}... but "
-            f"{sidecar.name} expects {(expected or pending or '')[:12]}... (truncated, modified or "
+            f"{sidecar.name} expects {expected[:12]}... (truncated, modified or "
             f"partly written); {restart}"
         )
     try:
@@ -174,18 +212,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"checkpoint {str(path)!r} lacks the key(s) {', '.join(missing)}; {restart}"
         )
+    if repair:
+        repair_sidecar(path, digest)
     return payload
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write ``obj`` as indented strict JSON (``NaN`` as ``null``) to ``path`` atomically."""
+    write_text_atomically(path, json_text(obj, indent=2) + "\n")
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     """Write one JSON object per line to ``path`` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, path)
+    write_text_atomically(path, "".join(json_text(r) + "\n" for r in records))

@@ -9,29 +9,20 @@ with the command that continues the run.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from snnlearn.experiments import registry
-from snnlearn.experiments.checkpoint import CheckpointError
-from snnlearn.experiments.compare import compare, compare_activity
+# torch is imported by the commands that need it, not here: `--help` and `--version` stay fast
 from snnlearn.experiments.config import DEVICES, Config, read_toml
-from snnlearn.experiments.runner import (
-    DeviceUnavailableError,
-    Result,
-    TrainingError,
-    check_device,
-    default_run_dir,
-    read_summary,
-    resume,
-    run,
-)
+
+if TYPE_CHECKING:
+    from snnlearn.experiments.runner import Result
 
 __all__ = ["main", "build_parser"]
 
@@ -73,6 +64,7 @@ def _rule_option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
+BENCH_WORKLOADS = ("steps", "open-neuromorphic", "rules")
 COMMANDS = ("train", "resume", "compare", "evaluate", "list", "export", "plot", "bench")
 
 
@@ -139,10 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task-option", action="append", type=_rule_option, metavar="KEY=VALUE",
                        help="a task option (repeatable), e.g. --task-option n_steps=200")
     _add_config_flags(train)
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    train.add_argument("--no-progress", action="store_true", help="one plain line per epoch "
+                       "instead of progress bars (the default without a terminal)")
     res = add("resume", help="continue an interrupted run to the same result")
     res.add_argument("dir", type=Path, help="the run folder")
-    res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    res.add_argument("--no-progress", action="store_true", help="one plain line per epoch "
+                     "instead of progress bars (the default without a terminal)")
     cmp = add("compare", help="train several rules on one task; writes comparison.json, "
               ".md and report.html")
     cmp.add_argument("--task", required=True, help="task id (see `snnlearn list`)")
@@ -159,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--recompute", action="store_true",
                     help="also score the saved best-validation model on the test split again "
                          "(recomputed_test_accuracy; equals test_accuracy)")
+    ev.add_argument("--neurobench", action="store_true",
+                    help="also run NeuroBench's metrics (footprint, connection and activation "
+                         "sparsity, synaptic operations, membrane updates) on the test split "
+                         "(needs the neurobench extra)")
     lst = add("list", help="list every task, rule and neuron id with a description")
     lst.add_argument("--matrix", action="store_true",
                      help="also print every rule's support matrix (synapses, neurons, ...)")
@@ -173,16 +171,33 @@ def build_parser() -> argparse.ArgumentParser:
                        help="shapes to run (default: the device's shapes in BENCHMARKS.md)")
     bench.add_argument("--repeats", type=int, default=10, help="timed steps per library and "
                        "shape (default 10)")
+    bench.add_argument("--workloads", type=_names, default=["steps"],
+                       help="comma-separated, any of steps (the BENCHMARKS.md shapes), "
+                            "open-neuromorphic (Linear + LIF, B=16, T=500, N=16384, forward + "
+                            "backward, peak memory), rules (seconds per epoch of every gradient "
+                            "rule, ratio to BPTT); default steps")
+    bench.add_argument("--rules", type=_names, default=None,
+                       help="rules of the rules workload (default: every gradient rule)")
     bench.add_argument("--out", type=Path, help="output folder (default runs/bench-<device>)")
     exp = add("export", help="write a run's best-validation network as a NIR graph")
     exp.add_argument("dir", type=Path, help="the run folder")
     exp.add_argument("--nir", required=True, type=Path, help="the .nir file to write")
+    exp.add_argument("--force", action="store_true",
+                     help="overwrite FILE if it exists (never a file of a run folder)")
     exp.add_argument("--subtract-reset-as-hard", action="store_true",
                      help="export reset-by-subtraction neurons as a reset to v_reset (NIR has "
-                          "no subtractive reset; see docs/nir.md)")
-    plot = add("plot", help="write a run's charts (curves, raster, membrane traces, firing "
-               "rates) to DIR/plots/*.svg and DIR/plots/index.html; for a compare folder, "
-               "every rule's, embedded in its report.html")
+                          "no subtractive reset; train with --reset hard instead; see "
+                          "docs/nir.md)")
+    exp.add_argument("--nir-target", default="exact",
+                     choices=("exact", "snntorch", "norse", "spikingjelly"),
+                     help="the reader the graph is written for (default exact: snnlearn's own "
+                          "integration; peers: forward Euler at their dt, see docs/nir.md)")
+    exp.add_argument("--peer-dt", type=float, help="the dt (s) the peer will simulate with "
+                     "(default: its importer's default)")
+    plot = add("plot", help="draw a run's figures (curves, raster, membrane traces, readout, "
+               "firing rates) as DIR/plots/*.png and *.pdf and DIR/plots/index.html; for a "
+               "compare folder, every rule's, embedded in its report.html (needs matplotlib: "
+               "pip install 'snnlearn[plot]')")
     plot.add_argument("dir", type=Path, help="the run folder (or `snnlearn compare` folder)")
     plot.add_argument("--samples", type=int, default=3,
                       help="test samples shown in the raster and traces (default 3)")
@@ -271,6 +286,8 @@ def _config(args: argparse.Namespace) -> Config:
     if args.rule_option:
         overrides["rule_options"] = {**base.get("rule_options", {}), **dict(args.rule_option)}
     if args.task is None and "task" not in base:
+        from snnlearn.experiments import registry
+
         raise ValueError(
             "no task given; use --task <id> or a --config file with task = \"<id>\" "
             f"(valid tasks: {', '.join(sorted(registry.TASKS))})"
@@ -282,6 +299,7 @@ def _recompute(run_dir: Path) -> float:
     """The test accuracy of the run's saved model, simulated again from the run folder."""
     import torch
 
+    from snnlearn.experiments import registry
     from snnlearn.experiments.runner import evaluate, load_network
 
     net, cfg = load_network(run_dir)
@@ -308,6 +326,8 @@ def _summary_line(obj: object) -> str:
 
 def _list(matrix: bool = False) -> str:
     """Every id under a heading for its kind, each with a one-line description."""
+    from snnlearn.experiments import registry
+
     def entry(name: str, target: object) -> str:
         line = _summary_line(target)
         return f"{name:<16} {line}" if line else name
@@ -328,9 +348,39 @@ def _list(matrix: bool = False) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    parser = build_parser()
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Every known error (a bad value or file, a full disk, ...) is one line on stderr with exit
+    status 1 (2 for a bad command line or config); anything else is one line naming a log file
+    that holds the traceback, with exit status 1.
+    """
+    from snnlearn.experiments.failures import (
+        KNOWN_ERRORS,
+        USAGE_ERRORS,
+        describe,
+        write_crash_log,
+    )
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except USAGE_ERRORS as err:
+        return _fail(describe(err), 2)
+    except KNOWN_ERRORS as err:
+        return _fail(describe(err), 1)
+    except Exception as err:  # noqa: BLE001 - a bug: one line and a log, never a traceback
+        log = write_crash_log(err, argv)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        where = f"the traceback is in {log}" if log else "no log could be written"
+        return _fail(f"unexpected {type(err).__name__}{': ' + first if first else ''} (a bug in "
+                     f"snnlearn; {where}; please report it)", 1)
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:
@@ -345,6 +395,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         return _fail(str(err), 2)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    from snnlearn.experiments.checkpoint import CheckpointError
+    from snnlearn.experiments.lock import RunLockedError
+    from snnlearn.experiments.preflight import MemoryBudgetError
+    from snnlearn.experiments.runner import (
+        DeviceUnavailableError,
+        TrainingError,
+        check_device,
+        default_run_dir,
+        read_summary,
+        resume,
+        run,
+    )
+
     if args.command == "list":
         print(_list(args.matrix))
         return 0
@@ -361,8 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = dict(read_summary(args.dir))
             if args.recompute:
                 summary["recomputed_test_accuracy"] = _recompute(args.dir)
+            if args.neurobench:
+                from snnlearn.neurobench import run_metrics
+
+                summary["neurobench"] = run_metrics(args.dir)
             print(json.dumps(summary, indent=2))
-        except (OSError, ValueError) as err:
+        except (ImportError, OSError, ValueError) as err:
             return _fail(str(err), 1)
         return 0
     run_dir: Path = args.dir if args.command == "resume" else Path(".")
@@ -373,27 +440,74 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_dir = default_run_dir(cfg)
     except ValueError as err:
         return _fail(str(err), 2)
+    # progress bars on a terminal; otherwise (a log file, --no-progress) one line per epoch
+    bars = not args.no_progress and sys.stderr.isatty()
+    on_epoch = None if bars else _epoch_printer(run_dir)
     try:
         if args.command == "train":
-            result = run(cfg, progress=not args.no_progress)
+            result = run(cfg, on_epoch=on_epoch, progress=bars)
         else:
-            result = resume(run_dir, progress=not args.no_progress)
+            result = resume(run_dir, on_epoch=on_epoch, progress=bars)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; continue the run with `{PROG} resume {run_dir}`",
               file=sys.stderr)
         return 130
-    except DeviceUnavailableError as err:
+    except (DeviceUnavailableError, MemoryBudgetError) as err:
         return _fail(str(err), 2)
-    except (CheckpointError, FileExistsError, TrainingError) as err:
+    except (CheckpointError, FileExistsError, TrainingError, RunLockedError) as err:
         return _fail(str(err), 1)
     except (FileNotFoundError, ModuleNotFoundError, ValueError) as err:
         # a task's data missing or malformed on disk, or an optional dependency not installed
         return _fail(str(err), 1)
-    print(_report(result))
+    if _rank_zero():
+        print(_report(result))
     return 0
 
 
+def _rank_zero() -> bool:
+    """Whether this process prints: not under torchrun, or its rank 0 (``RANK``/``LOCAL_RANK``)."""
+
+    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
+    return rank.strip() in ("", "0")
+
+
+def _epoch_line(record: dict[str, Any], epochs: int | None) -> str:
+    """One plain line of an epoch's metrics record (no carriage return, no escape code).
+
+    Example:
+        >>> _epoch_line({"epoch": 2, "train_loss": 0.51234, "train_accuracy": 0.8,
+        ...     "val_accuracy": 0.75, "epoch_seconds": 3.21}, 5)
+        'epoch 2/5: train loss 0.5123, train accuracy 80.0%, val accuracy 75.0%, 3.2 s'
+    """
+    parts = [f"train loss {record['train_loss']:.4g}"]
+    for key in ("train_accuracy", "val_accuracy"):
+        if isinstance(record.get(key), (int, float)):
+            parts.append(f"{key.replace('_', ' ')} {100 * record[key]:.1f}%")
+    parts.append(f"{record['epoch_seconds']:.1f} s")
+    total = f"/{epochs}" if epochs else ""
+    return f"epoch {record['epoch']}{total}: " + ", ".join(parts)
+
+
+def _epoch_printer(run_dir: Path) -> Any:
+    """An ``on_epoch`` callback printing :func:`_epoch_line` to stderr, where the progress bars
+    go (stdout keeps the result line alone); rank 0 alone prints."""
+    def show(record: dict[str, Any]) -> None:
+        if not _rank_zero():
+            return
+        try:  # the resolved epochs, which the runner wrote before the first epoch
+            epochs = json.loads((run_dir / "config.json").read_text()).get("epochs")
+        except (OSError, ValueError):
+            epochs = None
+        print(_epoch_line(record, epochs), file=sys.stderr, flush=True)
+
+    return show
+
+
 def _compare(args: argparse.Namespace) -> int:
+    from snnlearn.experiments import registry
+    from snnlearn.experiments.compare import compare, compare_activity
+    from snnlearn.experiments.runner import check_device
+
     try:
         if args.epochs is not None and args.epochs < 1:
             raise ValueError(f"epochs must be an int >= 1, got {args.epochs}")
@@ -436,32 +550,27 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph."""
-    from snnlearn.experiments.checkpoint import CHECKPOINT_NAME, load_checkpoint
-    from snnlearn.experiments.runner import load_network
-    from snnlearn.export import to_nir
+    """``snnlearn export DIR --nir FILE``: the run's best-validation weights as a NIR graph,
+    and the graph's accuracy re-simulated on the test split when the task's data are here."""
+    from snnlearn.experiments.runfiles import check_export_target
+    from snnlearn.export.run import export_run
 
-    run_dir: Path = args.dir
     try:
-        if not run_dir.is_dir():
-            raise ValueError(f"run folder {str(run_dir)!r} does not exist; pass a folder made "
-                             "by `snnlearn train`")
-        ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
-        net, _ = load_network(run_dir)
-        graph = to_nir(net, dt=net.dt,
-                       subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse")
-        importlib.import_module("nir").write(args.nir, graph)
+        check_export_target(args.nir, force=args.force)  # before anything is computed
+        print(export_run(args.dir, args.nir, target=args.nir_target, peer_dt=args.peer_dt,
+                         subtract_reset="as_hard" if args.subtract_reset_as_hard else "refuse"))
     except (ImportError, OSError, RuntimeError, KeyError, ValueError) as err:
         message = str(err).replace("subtract_reset='as_hard'", "--subtract-reset-as-hard")
+        message = message.replace("target=", "--nir-target ")
         return _fail(message, 2)
-    print(f"exported {run_dir} (epoch {ckpt['best_epoch']}, {len(net.layers)} layers) -> "
-          f"{args.nir}")
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    """``snnlearn plot DIR``: the run's charts as SVG files and an index.html in DIR/plots."""
+    """``snnlearn plot DIR``: the run's figures as PNG and PDF files and an index.html."""
+    from snnlearn.experiments.checkpoint import CheckpointError
     from snnlearn.experiments.plots import plot_comparison, plot_run
+    from snnlearn.plot.figure import PlotDependencyError
 
     try:
         if args.samples < 1:
@@ -470,7 +579,7 @@ def _plot(args: argparse.Namespace) -> int:
             page = plot_comparison(args.dir)
         else:
             page = plot_run(args.dir, samples=args.samples)
-    except (OSError, ValueError, CheckpointError) as err:
+    except (OSError, ValueError, CheckpointError, PlotDependencyError) as err:
         return _fail(str(err), 1)
     print(f"plots of {args.dir} -> {page}")
     return 0
@@ -488,6 +597,8 @@ def _bench(args: argparse.Namespace) -> int:
     import torch
 
     from snnlearn import bench
+    from snnlearn.experiments import registry
+    from snnlearn.experiments.runner import check_device
 
     try:
         if args.device not in DEVICES:
@@ -499,11 +610,22 @@ def _bench(args: argparse.Namespace) -> int:
         shapes = [bench.parse_shape(s) for s in args.shapes] if args.shapes else list(defaults)
         if args.repeats < 1:
             raise ValueError(f"repeats must be an int >= 1, got {args.repeats}")
+        workloads = list(dict.fromkeys(args.workloads))
+        unknown = [w for w in workloads if w not in BENCH_WORKLOADS]
+        if unknown or not workloads:
+            raise ValueError(f"unknown workload(s) {', '.join(map(repr, unknown))}; valid "
+                             f"workloads: {', '.join(BENCH_WORKLOADS)}")
+        from snnlearn.bench.rules import GRADIENT_RULES
+
+        rules = list(args.rules or GRADIENT_RULES)
+        for rule_id in rules:
+            registry.check_rule_id(rule_id)
     except ValueError as err:
         return _fail(str(err), 2)
     out: Path = args.out or Path("runs") / f"bench-{args.device}"
     command = (f"{PROG} bench --device {args.device} --peers {','.join(peers) or repr('')} "
-               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} --out {out}")
+               f"--shapes {' '.join(map(str, shapes))} --repeats {args.repeats} "
+               f"--workloads {','.join(workloads)} --out {out}")
     for name in peers:
         if not bench.peer_installed(name):
             print(f"{name}: skipped (not installed)", file=sys.stderr)
@@ -515,18 +637,44 @@ def _bench(args: argparse.Namespace) -> int:
                       f"{r['step_ms']:.2f} ms/step, firing rate {r['firing_rate']:.4f}",
                       file=sys.stderr)
 
-    peaks = bench.measure_peaks(args.device)
-    records = bench.run_bench(shapes, peers=peers, device=args.device, repeats=args.repeats,
-                              peaks=peaks, on_record=report)
     device = (torch.cuda.get_device_name() if args.device == "cuda"
               else f"{platform.processor() or platform.machine()}, "
                    f"{torch.get_num_threads()} torch threads")
-    table = bench.to_markdown(records, peaks)
+    sections, payload = [], {}
+    if "steps" in workloads:
+        peaks = bench.measure_peaks(args.device)
+        records = bench.run_bench(shapes, peers=peers, device=args.device,
+                                  repeats=args.repeats, peaks=peaks, on_record=report)
+        payload["steps"] = records
+        sections.append("## Training step (BENCHMARKS.md shapes)\n\n"
+                        + bench.to_markdown(records, peaks))
+    if "open-neuromorphic" in workloads:
+        from snnlearn.bench.open_neuromorphic import on_markdown, run_open_neuromorphic
+
+        backends = ("triton", "torch") if args.device == "cuda" else ("cpu", "torch")
+        on = run_open_neuromorphic(backends=backends, peers=peers, device=args.device,
+                                   repeats=args.repeats, warmup=2)
+        payload["open_neuromorphic"] = on
+        sections.append("## Open Neuromorphic workload (Linear + LIF, forward + backward)\n\n"
+                        + on_markdown(on))
+    if "rules" in workloads:
+        from snnlearn.bench.rules import rules_markdown, run_rules
+
+        def show(r: dict[str, Any]) -> None:
+            print(f"{r['network']} {r['neuron']} {r['rule']}: "
+                  f"{r['seconds'] if r['seconds'] is not None else r['refused']}",
+                  file=sys.stderr, flush=True)
+
+        per_rule = run_rules(rules, device=args.device, on_record=show)
+        payload["rules"] = per_rule
+        sections.append("## Seconds per training epoch of every gradient rule\n\n"
+                        + rules_markdown(per_rule))
+    table = "\n\n".join(sections)
     text = (f"# snnlearn bench\n\n- date: {datetime.datetime.now().isoformat(timespec='seconds')}"
             f"\n- device: {args.device} ({device}); torch {torch.__version__}\n"
             f"- command: `{command}`\n\n{table}\n")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(records, indent=2) + "\n")
+    (out / "bench.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / "bench.md").write_text(text)
     print(table)
     print(f"-> {out}/bench.json, bench.md")

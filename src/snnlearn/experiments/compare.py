@@ -3,17 +3,17 @@
 Each rule is trained in its own run folder ``OUT/<rule>`` (a finished run is reused, an
 interrupted one resumed), by default in a fresh Python process so that peak memory is measured
 per rule. The results are gathered into ``comparison.json``, ``comparison.md`` and a
-self-contained ``report.html`` (tables and inline SVG charts: validation accuracy and training
-loss per epoch, accuracy against spikes per sample).
+self-contained ``report.html`` (the table and matplotlib figures, also written to ``figures/`` as
+PNG and PDF: validation accuracy and training loss per epoch, test accuracy per rule, accuracy
+against spikes per sample).
 
 :func:`compare_activity` sweeps the activity regulariser instead (``OUT/<rule>-reg<strength>``
-per run) and adds ``tradeoff.md`` and ``tradeoff.svg``: test accuracy against spikes per sample,
-the energy/performance trade-off, also drawn in the report.
+per run) and adds ``tradeoff.md`` and ``tradeoff.png``/``.pdf``: test accuracy against spikes per
+sample, the energy/performance trade-off, also drawn in the report.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import subprocess
@@ -24,8 +24,9 @@ from typing import Any
 
 from snnlearn.experiments import registry
 from snnlearn.experiments.checkpoint import CHECKPOINT_NAME
-from snnlearn.plot.report import comparison_html, comparison_markdown
-from snnlearn.plot.tradeoff import tradeoff_chart, tradeoff_markdown
+from snnlearn.experiments.runfiles import json_text, read_json, read_jsonl
+from snnlearn.plot.report import comparison_markdown
+from snnlearn.plot.tradeoff import tradeoff_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,8 @@ def train_in_subprocess(
 
 def load_run(run_dir: Path) -> dict[str, Any]:
     """A finished run's ``summary.json`` plus its learning curve from ``metrics.jsonl``."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-             if line.strip()]
+    summary = read_json(run_dir / "summary.json", what="run summary")
+    curve = read_jsonl(run_dir / "metrics.jsonl")
     return {**summary, "run_dir": str(run_dir), "curve": curve}
 
 
@@ -127,23 +127,25 @@ def compare(
 def _embed_plots(out: Path) -> None:
     """Add each run's raster and membrane traces to ``report.html`` (``snnlearn plot`` pages).
 
-    Plotting needs each run's checkpoint; a run that cannot be plotted keeps the plain report
-    (its table row and curves are already written), with a warning.
+    Plotting needs each run's checkpoint and matplotlib; without them the report keeps its
+    table (and its figures, with matplotlib), with a warning.
     """
     from snnlearn.experiments.plots import plot_comparison
 
     try:
         plot_comparison(out)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as err:
         logger.warning("report.html without rasters: %s", " ".join(str(err).split()))
 
 
 def _write(out: Path, task: str, seed: int, epochs: int | None,
            records: list[dict[str, Any]]) -> None:
     payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
-    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.json").write_text(json_text(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, records) + "\n")
-    (out / "report.html").write_text(comparison_html(task, records))
+    from snnlearn.experiments.plots import write_report
+
+    write_report(out, task, records)
 
 
 def compare_activity(
@@ -156,8 +158,8 @@ def compare_activity(
 
     Writes what :func:`compare` writes (one table row and chart point per run, labelled
     ``<rule> reg=<strength>``) plus ``tradeoff.md`` (activity_reg, test accuracy, spikes and
-    synaptic operations per sample) and ``tradeoff.svg`` (test accuracy against spikes per
-    sample, one marker per run), which the report also shows.
+    synaptic operations per sample) and ``tradeoff.png``/``.pdf`` (test accuracy against spikes
+    per sample, one marker per run), which the report also shows.
 
     Args:
         task: task id.
@@ -214,15 +216,9 @@ def _write_sweep(out: Path, task: str, seed: int, epochs: int | None,
                  records: list[dict[str, Any]]) -> None:
     labelled = [{**r, "rule": f"{r['rule']} reg={r['activity_reg']:g}"} for r in records]
     payload = {"task": task, "seed": seed, "epochs": epochs, "runs": records}
-    (out / "comparison.json").write_text(json.dumps(payload, indent=2))
+    (out / "comparison.json").write_text(json_text(payload, indent=2))
     (out / "comparison.md").write_text(comparison_markdown(task, labelled) + "\n")
     (out / "tradeoff.md").write_text(tradeoff_markdown(task, records) + "\n")
-    chart = tradeoff_chart(records)
-    (out / "tradeoff.svg").write_text(chart + "\n")
-    html = comparison_html(task, labelled)
-    end = "</div></body></html>"  # the report's chart row closes its page
-    if html.endswith(end):
-        html = html[: -len(end)] + chart + end
-    else:
-        html = html.replace("</body>", f"<div>{chart}</div></body>")
-    (out / "report.html").write_text(html)
+    from snnlearn.experiments.plots import write_report
+
+    write_report(out, task, labelled, tradeoff=records)

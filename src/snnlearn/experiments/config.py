@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from snnlearn.experiments import registry
-
 __all__ = ["Config", "DEVICES", "with_defaults"]
 
 Device = Literal["cpu", "cuda"]
@@ -223,6 +221,8 @@ class Config:
     rule_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        from snnlearn.experiments import registry  # imports torch: not before a Config is made
+
         registry.check_task_id(self.task)
         registry.check_rule_id(self.rule)
         if self.neuron is not None:
@@ -386,11 +386,26 @@ def read_toml(path: str | Path) -> dict[str, Any]:
                 "reading TOML configs needs Python >= 3.11 or the 'tomli' package "
                 "(pip install tomli)"
             ) from err
+    from snnlearn.experiments.runfiles import MAX_JSON_BYTES
+
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():
+            raise ValueError(f"config file {str(path)!r} is not a regular file (a folder or a "
+                             "device); pass a .toml file")
         with path.open("rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:
+            raise ValueError(f"config file {str(path)!r} is larger than "
+                             f"{MAX_JSON_BYTES >> 20} MiB; it is not a TOML config")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError as err:
         raise ValueError(f"config file {str(path)!r} does not exist") from err
+    except OSError as err:
+        raise ValueError(f"config file {str(path)!r} cannot be read "
+                         f"({err.strerror or err})") from err
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {str(path)!r} is not UTF-8 text (binary?); a TOML "
+                         "config is text") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from err

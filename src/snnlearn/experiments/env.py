@@ -73,3 +73,43 @@ def collect_env(device: str) -> dict[str, Any]:
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name()
     return env
+
+
+EXACTNESS_KEYS = ("snnlearn", "git_sha", "torch", "numpy", "python", "platform", "machine",
+                  "device", "cpu_threads", "cuda", "gpu")
+"""The ``env.json`` entries that a bitwise-identical resume needs unchanged."""
+
+
+def record_session(path: Path, env: dict[str, Any], *, epoch: int) -> list[str]:
+    """Append ``env`` (resumed after ``epoch``) to the ``resumes`` history of ``env.json``.
+
+    ``env.json`` keeps the environment the run started in at its top level and one entry per
+    resume under ``"resumes"``. An unreadable or missing file is started afresh with ``env``.
+
+    Returns:
+        ``"key: old -> new"`` for each :data:`EXACTNESS_KEYS` entry in which ``env`` differs from
+        an earlier session of the run (empty when a bitwise-identical result is possible).
+    """
+    from snnlearn.experiments.runfiles import (
+        RunFileError,
+        json_text,
+        read_json,
+        write_text_atomically,
+    )
+
+    try:
+        history = read_json(path, what="environment file")
+    except RunFileError:
+        history = {}
+    resumes = history.get("resumes")
+    resumes = [r for r in resumes if isinstance(r, dict)] if isinstance(resumes, list) else []
+    earlier = ([{k: v for k, v in history.items() if k != "resumes"}] if history else []) + resumes
+    changed = []
+    for key in EXACTNESS_KEYS:
+        olds = {json_text(s.get(key)) for s in earlier} - {json_text(env.get(key))}
+        if olds:
+            changed.append(f"{key}: {', '.join(sorted(olds))} -> {json_text(env.get(key))}")
+    base = {k: v for k, v in history.items() if k != "resumes"} or dict(env)
+    entry = {**env, "resumed_after_epoch": epoch}
+    write_text_atomically(path, json_text({**base, "resumes": [*resumes, entry]}, indent=2) + "\n")
+    return changed

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +30,12 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from snnlearn.diagnostics import (
+    SILENT_SPIKES_PER_SAMPLE,
+    check_time_first,
+    warn_not_exact,
+    warn_silent,
+)
 from snnlearn.experiments import distributed, registry
 from snnlearn.experiments.checkpoint import (
     CHECKPOINT_NAME,
@@ -41,8 +47,13 @@ from snnlearn.experiments.checkpoint import (
     write_jsonl,
 )
 from snnlearn.experiments.config import Config, epoch_lr, with_defaults
-from snnlearn.experiments.env import collect_env, peak_memory_mb
+from snnlearn.experiments.env import collect_env, peak_memory_mb, record_session
+from snnlearn.experiments.lock import run_lock
+from snnlearn.experiments.payload import check_payload, load_into
+from snnlearn.experiments.preflight import check_memory, check_splits
+from snnlearn.experiments.runfiles import RunFileError, check_fresh_folder, json_text, read_json
 from snnlearn.experiments.tensorboard import TensorBoardLog, check_tensorboard
+from snnlearn.export.run import task_shape
 from snnlearn.layers import DelayParams, Network, Readout, SpikingLayer, build_network
 from snnlearn.layers.spiking import NeuronParams
 from snnlearn.learning import LearningRule
@@ -159,10 +170,10 @@ def _generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * _SEED_STRIDE + epoch)
 
 
-def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
-    assert cfg.hidden is not None and cfg.neuron is not None and cfg.lr is not None  # narrowing
+def _network(cfg: Config, task: Task, device: str) -> Network:
+    assert cfg.hidden is not None and cfg.neuron is not None  # narrowing
     layers = cfg.layers
-    net = build_network(
+    return build_network(
         task.n_in, cfg.hidden, task.n_out, dt=task.dt,
         neuron=_neuron_params(cfg.neuron, task.defaults.neuron, cfg.reset),
         readout=task.defaults.readout, recurrent=bool(cfg.recurrent),
@@ -171,13 +182,32 @@ def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.
         layers=None if layers is None else [dict(spec) for spec in layers],
         in_shape=task.in_shape if layers is not None else None, dale=cfg.dale,
         graded=cfg.graded,
-        generator=torch.Generator().manual_seed(cfg.seed),
-    ).to(cfg.device)
+        generator=torch.Generator().manual_seed(cfg.seed), device=device,
+    )
+
+
+def _preflight(cfg: Config, task: Task) -> int:
+    """Refuse a task with an empty split or a run that cannot fit in memory; return the
+    evaluation chunk that fits."""
+    assert cfg.batch_size is not None
+    check_splits(task, cfg.task)
+    what = (f"--hidden {','.join(map(str, cfg.hidden or []))}" if cfg.layers is None
+            else f"{len(cfg.layers)} layer specs")
+    what += f", {task.n_in} inputs" + (f", --max-delay {cfg.delays}" if cfg.delays else "")
+    return check_memory(lambda: _network(cfg, task, "meta"), n_steps=task.n_steps,
+                        batch_size=cfg.batch_size, device=cfg.device, eval_batch=EVAL_BATCH,
+                        what=what)
+
+
+def _build(cfg: Config, task: Task) -> tuple[Network, LearningRule, torch.optim.Optimizer]:
+    assert cfg.lr is not None  # narrowing
+    net = _network(cfg, task, "cpu").to(cfg.device)
     rule = registry.make_rule(cfg.rule, cfg.rule_options)
     check_support(cfg.rule, rule.supports, net)
     rule.prepare(net, generator=torch.Generator().manual_seed(cfg.seed * _SEED_STRIDE + _RULE_SEED))
     assert cfg.batch_size is not None
-    distributed.check_supported(rule, len(task.split("train")), cfg.batch_size)  # if world > 1
+    distributed.check_supported(rule, len(task.split("train")),
+                                rule.minibatch_size(cfg.batch_size))  # if world > 1
     return net, rule, rule.configure_optimizer(net, cfg.lr)
 
 
@@ -197,6 +227,7 @@ def _fan_outs(net: Network) -> list[int]:
 def evaluate(
     net: Network, task: Task, data: TaskData, *, seed: int,
     simulate: Callable[[Network, Tensor], Rollout] = unroll, rule: LearningRule | None = None,
+    chunk: int = EVAL_BATCH,
 ) -> Evaluation:
     """Accuracy, hidden spikes and synaptic events per sample of ``net`` on ``data``.
 
@@ -208,7 +239,8 @@ def evaluate(
     runner passes the rule's own ``simulate`` so that a rule with its own model of the dynamics,
     such as EventProp's exact event times, is evaluated with the model it trained) under
     ``torch.no_grad``. The encoding uses a generator seeded from
-    ``seed`` alone, so the result is deterministic.
+    ``seed`` alone, so the result is deterministic. Samples are encoded ``EVAL_BATCH`` at a
+    time and simulated ``chunk`` at a time (the runner lowers ``chunk`` where memory is short).
     Synaptic events count input spikes times the fan-out of the first layer, plus each hidden
     layer's spikes times the fan-out of the next layer and of its own recurrent synapses.
     """
@@ -221,16 +253,18 @@ def evaluate(
     net.eval()
     with torch.no_grad():
         for i in range(0, len(data), EVAL_BATCH):
-            x = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g).to(device)
-            rollout = simulate(net, x)
-            labels = data.labels[i:i + EVAL_BATCH].to(device)
-            correct += int((task.predict(rollout.outputs) == labels).sum())
-            loss += float(task.loss(rollout.outputs, labels)) * len(labels)
-            synops += float(x.sum()) * first.synapse.fan_out
-            for z, fan in zip(rollout.spikes, fan_outs, strict=False):
-                count = float(z.sum())
-                spikes += count
-                synops += count * fan
+            encoded = task.encode(data.inputs[i:i + EVAL_BATCH], generator=g)
+            for j in range(0, encoded.shape[1], chunk):
+                x = encoded[:, j:j + chunk].to(device)
+                rollout = simulate(net, x)
+                labels = data.labels[i + j:i + min(j + chunk, encoded.shape[1])].to(device)
+                correct += int((task.predict(rollout.outputs) == labels).sum())
+                loss += float(task.loss(rollout.outputs, labels)) * len(labels)
+                synops += float(x.sum()) * first.synapse.fan_out
+                for z, fan in zip(rollout.spikes, fan_outs, strict=False):
+                    count = float(z.sum())
+                    spikes += count
+                    synops += count * fan
     net.train(was_training)
     n = max(len(data), 1)
     own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
@@ -261,15 +295,19 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
     if cfg.tensorboard:
         check_tensorboard()
     run_dir = default_run_dir(cfg)
-    with distributed.session(cfg.distributed, cfg.device):  # a no-op unless cfg.distributed
+    with (distributed.session(cfg.distributed, cfg.device),  # a no-op unless cfg.distributed
+          run_lock(run_dir, enabled=distributed.is_main())):  # one process per run folder
         held = [n for n in (CHECKPOINT_NAME, "summary.json") if (run_dir / n).exists()]
         if distributed.any_rank(bool(held)):  # every rank refuses together
             raise FileExistsError(
                 f"{str(run_dir)!r} already holds a run ({held[0] if held else CHECKPOINT_NAME}); "
                 f"continue it with `snnlearn resume {run_dir}` or choose another --out"
             )
+        if distributed.is_main():
+            check_fresh_folder(run_dir)
         task = registry.make_task(cfg.task, cfg.task_options)
         cfg = resolve_config(cfg, task)
+        chunk = _preflight(cfg, task)
         net, rule, optimizer = _build(cfg, task)
         if distributed.is_main():  # rank 0 alone writes the run folder
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +316,8 @@ def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = 
             write_jsonl(run_dir / "metrics.jsonl", [])
         state = _Progress(best_model=_clone(net),
                           best_rule_state=copy.deepcopy(rule.state_dict()))
-        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress,
+                        eval_chunk=chunk).train(on_epoch)
 
 
 def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
@@ -294,15 +333,23 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         DeviceUnavailableError: the run's device is not available on this machine.
     """
     run_dir = Path(run_dir)
+    # one process per run folder, before anything is read: rank 0 of torchrun, or the only one
+    with run_lock(run_dir, enabled=os.environ.get("RANK", "0") == "0"):
+        return _resume(run_dir, on_epoch, progress)
+
+
+def _resume(run_dir: Path, on_epoch: EpochCallback | None, progress: bool) -> Result:
     config_path = run_dir / "config.json"
     try:
-        saved = json.loads(config_path.read_text())
-    except (OSError, ValueError) as err:
+        saved = read_json(config_path, what="run config")
+    except RunFileError as err:
         raise CheckpointError(
-            f"cannot read {str(config_path)!r} ({type(err).__name__}); is {str(run_dir)!r} a run "
-            "folder made by `snnlearn train`?"
+            f"{err}; is {str(run_dir)!r} a run folder made by `snnlearn train`?"
         ) from None
-    ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu")
+    ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location="cpu", repair=True)
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"checkpoint {str(run_dir / CHECKPOINT_NAME)!r} holds no config "
+                              "dict; start the run again with `snnlearn train`")
     # keys added to Config since the run started (e.g. distributed) count as their defaults
     saved, ckpt["config"] = with_defaults(saved), with_defaults(ckpt["config"])
     if saved != ckpt["config"]:
@@ -319,10 +366,14 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         check_tensorboard()
     with distributed.session(cfg.distributed, cfg.device):  # every rank reads the checkpoint
         task = registry.make_task(cfg.task, cfg.task_options)
+        chunk = _preflight(cfg, task)
         net, rule, optimizer = _build(cfg, task)
+        path = run_dir / CHECKPOINT_NAME
+        assert cfg.epochs is not None  # narrowing: a checkpoint's config is resolved
+        check_payload(path, ckpt, net, cfg.epochs)
         net.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rule.load_state_dict(ckpt.get("rule_state", {}))
+        load_into(path, "optimizer state", optimizer, ckpt["optimizer"])
+        load_into(path, "rule state", rule, ckpt.get("rule_state", {}))
         state = _Progress(
             epoch=ckpt["epoch"],
             best_model={k: v.to(cfg.device) for k, v in ckpt["best_model"].items()},
@@ -333,7 +384,12 @@ def resume(run_dir: str | Path, *, on_epoch: EpochCallback | None = None,
         )
         if distributed.is_main():  # drop lines past the checkpoint
             write_jsonl(run_dir / "metrics.jsonl", state.history)
-        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress).train(on_epoch)
+            changed = record_session(run_dir / "env.json", collect_env(cfg.device),
+                                     epoch=state.epoch)
+            if state.epoch < (cfg.epochs or 0):
+                warn_not_exact(str(run_dir), changed)
+        return _Session(cfg, task, net, rule, optimizer, state, run_dir, progress,
+                        eval_chunk=chunk).train(on_epoch)
 
 
 def load_network(run_dir: str | Path, *, best: bool = True,
@@ -343,9 +399,13 @@ def load_network(run_dir: str | Path, *, best: bool = True,
     Raises:
         CheckpointError: a missing or corrupt checkpoint.
     """
-    ckpt = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME, map_location="cpu")
+    path = Path(run_dir) / CHECKPOINT_NAME
+    ckpt = load_checkpoint(path, map_location="cpu")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds no config dict")
     cfg = Config.from_dict({**ckpt["config"], "device": device})
     net = _build(cfg, registry.make_task(cfg.task, cfg.task_options))[0]
+    check_payload(path, ckpt, net, cfg.epochs or ckpt["epoch"])
     net.load_state_dict(ckpt["best_model"] if best and ckpt["best_model"] else ckpt["model"])
     return net, cfg
 
@@ -367,6 +427,9 @@ class _Session:
     run_dir: Path
     progress: bool
     log: TensorBoardLog | None = None
+    eval_chunk: int = EVAL_BATCH
+    hidden_spikes: float | None = None
+    warned_silent: bool = False
 
     def train(self, on_epoch: EpochCallback | None) -> Result:
         """Train the remaining epochs, then test and write ``summary.json``."""
@@ -380,11 +443,13 @@ class _Session:
                   desc=f"{cfg.task}/{cfg.rule}") as bar:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 start = time.perf_counter()
+                self.hidden_spikes = None
                 train_loss, train_accuracy = self.train_epoch(train, epoch)
                 val_accuracy = val_loss = None
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     ev = evaluate(self.net, self.task, val, seed=cfg.seed,
-                                  simulate=self.rule.simulate, rule=self.rule)
+                                  simulate=self.rule.simulate, rule=self.rule,
+                                  chunk=self.eval_chunk)
                     val_accuracy, val_loss = ev.accuracy, ev.loss
                     # the best validation accuracy; among equal ones, the lowest validation loss
                     if (val_accuracy, -val_loss) > (state.best_val_accuracy,
@@ -398,6 +463,10 @@ class _Session:
                           "val_loss": val_loss if val_loss is None or math.isfinite(val_loss)
                           else None,
                           "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
+                if self.hidden_spikes is not None:
+                    record["hidden_spikes_per_sample"] = self.hidden_spikes
+                    self.warned_silent |= warn_silent(self.hidden_spikes, epoch,
+                                                      warned=self.warned_silent)
                 self.commit(epoch, seconds, record)
                 logger.info("epoch %d/%d: %s", epoch, cfg.epochs, record)
                 bar.update(1)
@@ -419,7 +488,8 @@ class _Session:
         device = next(net.parameters()).device
         net.train()
         ctx = EpochContext(
-            task=task, data=data, epoch=epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            task=task, data=data, epoch=epoch, epochs=cfg.epochs,
+            batch_size=self.rule.minibatch_size(cfg.batch_size),
             generator=g, optimizer=self.optimizer, lr=lr, device=device)
         own = self.rule.fit_epoch(net, ctx)
         if own is not None:
@@ -429,13 +499,17 @@ class _Session:
             return own
         self.rule.begin_epoch(net, ctx)
         order = torch.randperm(len(data), generator=g)
-        total_loss, correct = 0.0, 0
+        total_loss, correct, hidden_spikes = 0.0, 0, 0.0
         world = distributed.world_size()
-        batches = range(0, len(data), cfg.batch_size)
+        batch_size = ctx.batch_size
+        batches = range(0, len(data), batch_size)
         for i in tqdm(batches, leave=False, unit="batch", disable=not self.progress,
                       desc=f"epoch {epoch}"):
-            index = order[i:i + cfg.batch_size]
+            index = order[i:i + batch_size]
             x = task.encode(data.inputs[index], generator=g).to(device)
+            if i == 0:
+                check_time_first(x, n_steps=task.n_steps, batch=len(index),
+                                 owner=f"task {cfg.task!r} encode")
             y = data.labels[index].to(device)
             if world > 1:  # distributed: this rank's shard (the batch is encoded whole, above)
                 part = distributed.shard(torch.arange(len(index), device=device))
@@ -451,10 +525,12 @@ class _Session:
                 value = distributed.all_reduce_sum([value * len(y)], device)[0] / len(index)
             if not math.isfinite(value):
                 raise TrainingError(
-                    f"the loss became {value} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
-                    f"the last good checkpoint (epoch {epoch - 1}) is kept in "
-                    f"{str(self.run_dir)!r}. Lower the learning rate (--lr) or clip gradients "
-                    "(grad_clip) and train again"
+                    f"the loss became {value} at epoch {epoch}, batch {i // batch_size + 1}; "
+                    + (f"the last good checkpoint (epoch {epoch - 1}) is kept in "
+                       f"{str(self.run_dir)!r}" if epoch > 1 else
+                       "no epoch finished, so there is no checkpoint")
+                    + ". Lower the learning rate (--lr) or clip gradients (grad_clip) and train "
+                    "again"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.rule.assign_grads(net, rollout, loss, target=y)
@@ -466,10 +542,13 @@ class _Session:
             self.rule.after_step(net)
             total_loss += value * len(index)
             correct += int((task.predict(rollout.outputs.detach()) == y).sum())
+            hidden_spikes += sum(float(z.detach().sum()) for z in rollout.spikes)
         if world > 1:  # distributed: every rank's correct predictions
             correct = round(distributed.all_reduce_sum([correct], device)[0])
         self.rule.end_epoch(net, ctx)
         n = max(len(data), 1)
+        if net.spiking_layers:
+            self.hidden_spikes = hidden_spikes / max(len(data) // max(world, 1), 1)
         return total_loss / n, correct / n
 
     def commit(self, epoch: int, seconds: float, record: dict[str, Any]) -> None:
@@ -486,9 +565,10 @@ class _Session:
                 "best_val_accuracy": state.best_val_accuracy,
                 "best_val_loss": state.best_val_loss, "history": state.history,
                 "train_seconds": state.train_seconds, "rule_state": self.rule.state_dict(),
+                "task_shape": task_shape(self.task),  # to rebuild the net without the data
             })
             with (self.run_dir / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(json_text(record) + "\n")
             if self.log is not None:
                 self.log.epoch(record)
         distributed.barrier()
@@ -498,11 +578,11 @@ class _Session:
         cfg, state, net = self.cfg, self.state, self.net
         test = self.task.split("test")
         final = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate,
-                         rule=self.rule)
+                         rule=self.rule, chunk=self.eval_chunk)
         net.load_state_dict(state.best_model)
         self.rule.load_state_dict(state.best_rule_state)
         best = evaluate(net, self.task, test, seed=cfg.seed, simulate=self.rule.simulate,
-                        rule=self.rule)
+                        rule=self.rule, chunk=self.eval_chunk)
         summary = {
             "task": cfg.task, "rule": cfg.rule, "test_accuracy": best.accuracy,
             "epochs": cfg.epochs, "seed": cfg.seed, "train_seconds": state.train_seconds,
@@ -511,6 +591,8 @@ class _Session:
             "synops_per_sample": best.synops_per_sample,
             "val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
             "final_test_accuracy": final.accuracy,
+            "silent_epochs": sum(1 for r in state.history if r.get("hidden_spikes_per_sample",
+                                 math.inf) < SILENT_SPIKES_PER_SAMPLE),
         }
         extra = self.rule.summary_metrics()
         clash = sorted(set(extra) & set(summary))
@@ -519,7 +601,8 @@ class _Session:
         summary.update(extra)
         if "weight_updates" not in summary and type(self.rule).fit_epoch is LearningRule.fit_epoch:
             # the runner's own loop: one optimizer step per minibatch
-            n_train, batch = len(self.task.split("train")), cfg.batch_size or 1
+            n_train = len(self.task.split("train"))
+            batch = self.rule.minibatch_size(cfg.batch_size or 1)
             summary["weight_updates"] = cfg.epochs * math.ceil(n_train / batch)
         if distributed.is_main():
             write_json(self.run_dir / "summary.json", summary)
@@ -533,6 +616,7 @@ def read_summary(run_dir: str | Path) -> Mapping[str, Any]:
 
     Raises:
         FileNotFoundError: the run has no summary (it is unfinished: resume it).
+        RunFileError: ``summary.json`` is not a JSON object (the message names the file).
     """
     path = Path(run_dir) / "summary.json"
     if not path.exists():
@@ -540,4 +624,4 @@ def read_summary(run_dir: str | Path) -> Mapping[str, Any]:
             f"{str(path)!r} does not exist: the run is unfinished or {str(run_dir)!r} is not a run "
             f"folder; finish it with `snnlearn resume {run_dir}`"
         )
-    return json.loads(path.read_text())
+    return read_json(path, what="run summary")

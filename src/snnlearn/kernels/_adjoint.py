@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from snnlearn.neurons._checks import decay
@@ -16,6 +18,16 @@ def leak_constants(p: object, dt: float) -> tuple[float, float, float]:
     tau_syn = p.tau_syn  # type: ignore[attr-defined]
     a_s = 0.0 if tau_syn is None else decay(dt, tau_syn)
     return a_m, a_s, (1.0 - a_m) * p.r  # type: ignore[attr-defined]
+
+
+def adaptation_constants(p: object, dt: float) -> tuple[Any, float, float]:
+    """``(lif, beta, rho)``: the LIF parameters of an ALIF (or LIF) population, its adaptation
+    strength ``beta`` (0 for LIF) and the adaptation decay ``rho = exp(-dt / tau_adapt)``."""
+    from snnlearn.neurons import ALIFParams
+
+    if isinstance(p, ALIFParams):
+        return p.lif, p.adaptation, decay(dt, p.tau_adapt)
+    return p, 0.0, 1.0
 
 
 def current_adjoint(g_cur: Tensor, gi: Tensor, a_s: float, synapse: bool) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,4 @@
-"""Compiled CPU loops for the fused LIF and LI sequences and the event-driven projection (numba).
+"""Compiled CPU loops (numba): the fused LIF/ALIF and LI sequences, the event-driven projection.
 
 Each function runs the whole time loop of one population in compiled code, parallel over the
 ``M = B * N`` neurons (``prange``); the arithmetic mirrors the torch loops of
@@ -57,9 +57,11 @@ _BLOCK = 256  # neurons per parallel task: the inner loop runs over contiguous m
 
 
 @_dual
-def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
-                synapse, hard, t_ref, dt, half_dt, z_out, u_out, act_out, v_fin, i_fin, ref_fin):
-    """Forward LIF loop; writes spikes, pre-reset membranes, the active mask and final state."""
+def lif_forward(cur, v0, i0, ref0, a0, a_m, a_s, c, v_leak, v_th, v_reset, jump, beta, rho,
+                one_m_rho, synapse, hard, adaptive, t_ref, dt, half_dt, z_out, u_out, act_out,
+                a_out, v_fin, i_fin, ref_fin, a_fin):
+    """Forward LIF (``adaptive``: ALIF) loop; writes spikes, pre-reset membranes, the active
+    mask, the adaptation before each step and the final state."""
     T, M = cur.shape
     zero = v0.dtype.type(0.0)
     one = v0.dtype.type(1.0)
@@ -68,6 +70,8 @@ def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
         lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
         for m in range(lo, hi):
             v_fin[m], i_fin[m], ref_fin[m] = v0[m], i0[m], ref0[m]
+            if adaptive:
+                a_fin[m] = a0[m]
         for t in range(T):
             for m in range(lo, hi):
                 v, i, ref = v_fin[m], i_fin[m], ref_fin[m]
@@ -76,11 +80,16 @@ def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
                 else:
                     i = cur[t, m]
                 u = v_leak + a_m * (v - v_leak) + c * i
+                threshold = v_th
+                a = zero
+                if adaptive:
+                    a = a_fin[m]
+                    threshold = v_th + beta * a
                 if refractory:
                     active = ref <= half_dt
                     if not active:
                         u = v
-                    spiking = (u > v_th) and active
+                    spiking = (u > threshold) and active
                     if spiking:
                         ref = t_ref
                     else:
@@ -89,8 +98,11 @@ def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
                             ref = zero
                     act_out[t, m] = active
                 else:
-                    spiking = u > v_th
+                    spiking = u > threshold
                 z = one if spiking else zero
+                if adaptive:
+                    a_out[t, m] = a
+                    a_fin[m] = rho * a + one_m_rho * z
                 if hard:
                     v = u - z * (u - v_reset)
                 else:
@@ -101,10 +113,11 @@ def lif_forward(cur, v0, i0, ref0, a_m, a_s, c, v_leak, v_th, v_reset, jump,
 
 
 @_dual
-def lif_backward(u_seq, z_seq, act_seq, g_z, has_gz, gv0, gi0, a_m, a_s, c, v_th, v_reset,
-                 jump, synapse, hard, detach, refractory, kind, scale, g_x, gv_out, gi_out):
-    """Reverse LIF loop (the adjoint of :func:`lif_forward`); writes ``dL/dx`` and initial-state
-    gradients."""
+def lif_backward(u_seq, z_seq, act_seq, a_seq, g_z, has_gz, gv0, gi0, ga0, a_m, a_s, c, v_th,
+                 v_reset, jump, beta, rho, one_m_rho, synapse, hard, detach, refractory,
+                 adaptive, kind, scale, g_x, gv_out, gi_out, ga_out):
+    """Reverse LIF/ALIF loop (the adjoint of :func:`lif_forward`); writes ``dL/dx`` and the
+    initial-state gradients."""
     T, M = u_seq.shape
     zero = gv0.dtype.type(0.0)
     one = gv0.dtype.type(1.0)
@@ -112,11 +125,18 @@ def lif_backward(u_seq, z_seq, act_seq, g_z, has_gz, gv0, gi0, a_m, a_s, c, v_th
         lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
         for m in range(lo, hi):
             gv_out[m], gi_out[m] = gv0[m], gi0[m]
+            if adaptive:
+                ga_out[m] = ga0[m]
         for t in range(T - 1, -1, -1):
             for m in range(lo, hi):
                 gv, gi = gv_out[m], gi_out[m]
                 u, z = u_seq[t, m], z_seq[t, m]
-                x = u - v_th
+                ga = zero
+                if adaptive:
+                    ga = ga_out[m]
+                    x = u - (v_th + beta * a_seq[t, m])
+                else:
+                    x = u - v_th
                 if kind == 0:
                     d = one / (scale * abs(x) + one)
                     sg = d * d
@@ -131,13 +151,18 @@ def lif_backward(u_seq, z_seq, act_seq, g_z, has_gz, gv0, gi0, a_m, a_s, c, v_th
                     a = one if act_seq[t, m] else zero
                     sg = sg * a
                 gz = g_z[t, m] if has_gz else zero
+                if adaptive:
+                    gz = gz + one_m_rho * ga
                 if hard:
                     dv_du = one - z
                     dv_dz = zero if detach else -(u - v_reset)
                 else:
                     dv_du = one
                     dv_dz = zero if detach else -jump
-                gu = gv * dv_du + (gz + gv * dv_dz) * sg
+                gz = gz + gv * dv_dz
+                gu = gv * dv_du + gz * sg
+                if adaptive:
+                    ga_out[m] = rho * ga - beta * gz * sg
                 if refractory:
                     g_cur = c * gu * a
                     gv = gu * (a_m * a + (one - a))

@@ -38,22 +38,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snnlearn.kernels._adjoint import leak_constants
+from snnlearn.kernels._adjoint import adaptation_constants, leak_constants
 from snnlearn.neurons import ALIFParams, ALIFState, LIFParams, LIFState
-from snnlearn.neurons._checks import decay
 
 __all__ = ["adaptive_sequence"]
 
 
-def _constants(p: LIFParams | ALIFParams, dt: float) -> tuple[LIFParams, float, float]:
-    if isinstance(p, ALIFParams):
-        return p.lif, p.adaptation, decay(dt, p.tau_adapt)
-    return p, 0.0, 1.0
-
-
 def _forward(x: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, z0: Tensor, a0: Tensor,
              w: Tensor | None, p: LIFParams | ALIFParams, dt: float) -> tuple[Tensor, ...]:
-    lif, beta, rho = _constants(p, dt)
+    lif, beta, rho = adaptation_constants(p, dt)
     a_m, a_s, c = leak_constants(lif, dt)
     jump = lif.v_th - lif.v_reset
     T = x.shape[0]
@@ -108,7 +101,7 @@ class _AdaptiveSequence(torch.autograd.Function):
     ) -> tuple[Tensor | None, ...]:
         u_seq, z_seq, a_seq, act_seq, z0, a0, w = ctx.saved_tensors
         p, dt = ctx.p, ctx.dt
-        lif, beta, rho = _constants(p, dt)
+        lif, beta, rho = adaptation_constants(p, dt)
         a_m, a_s, c = leak_constants(lif, dt)
         jump = lif.v_th - lif.v_reset
         T, shape = u_seq.shape[0], u_seq.shape[1:]

@@ -28,9 +28,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from snnlearn.kernels._adjoint import current_adjoint, finish_current_adjoint, leak_constants
+from snnlearn.kernels._adjoint import (
+    adaptation_constants,
+    current_adjoint,
+    finish_current_adjoint,
+    leak_constants,
+)
 from snnlearn.kernels.dispatch import compute_dtype, resolve_backend, surrogate_code
 from snnlearn.neurons._checks import check_dt
+from snnlearn.neurons.alif import ALIFParams
 from snnlearn.neurons.lif import LIFParams, LIFState, lif_step
 
 __all__ = ["lif_sequence"]
@@ -102,9 +108,14 @@ def _torch_backward(
     return g_x, gv, g_i0
 
 
+def _empty(like: Tensor) -> Tensor:
+    return like.new_zeros(0)
+
+
 def _cpu_forward(
-    current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, a0: Tensor | None,
+    p: LIFParams | ALIFParams, dt: float,
+) -> tuple[Tensor, ...]:
     from snnlearn.kernels import _numba_cpu as nb
 
     cd = compute_dtype(current.dtype)
@@ -115,29 +126,37 @@ def _cpu_forward(
     def flat(x: Tensor) -> Tensor:
         return x.detach().to(cd).reshape(M).contiguous()
 
-    a_m, a_s, c = leak_constants(p, dt)
-    refractory = p.t_ref > 0
+    lif, beta, rho = adaptation_constants(p, dt)
+    adaptive = isinstance(p, ALIFParams)
+    a_m, a_s, c = leak_constants(lif, dt)
+    refractory = lif.t_ref > 0
     z, u = torch.empty((T, M), dtype=cd), torch.empty((T, M), dtype=cd)
     act = torch.empty((T, M) if refractory else (1, 1), dtype=torch.bool)
-    v, i, ref = torch.empty(M, dtype=cd), torch.empty(M, dtype=cd), torch.empty(M, dtype=cd)
-    consts = nb.as_dtype(np.dtype(str(cd).removeprefix("torch.")), a_m, a_s, c, p.v_leak, p.v_th,
-                         p.v_reset, p.v_th - p.v_reset)
-    times = nb.as_dtype(consts[0].dtype, p.t_ref, dt, 0.5 * dt)
+    a_seq = torch.empty((T, M) if adaptive else (1, 1), dtype=cd)
+    v, i, ref, a = (torch.empty(M, dtype=cd) for _ in range(4))
+    a_init = flat(a0) if adaptive and a0 is not None else torch.zeros(M, dtype=cd)
+    consts = nb.as_dtype(np.dtype(str(cd).removeprefix("torch.")), a_m, a_s, c, lif.v_leak,
+                         lif.v_th, lif.v_reset, lif.v_th - lif.v_reset, beta, rho, 1.0 - rho)
+    times = nb.as_dtype(consts[0].dtype, lif.t_ref, dt, 0.5 * dt)
     nb.lif_forward(
-        cur.numpy(), flat(v0).numpy(), flat(i0).numpy(), flat(ref0).numpy(), *consts,
-        p.tau_syn is not None, p.reset == "hard", *times,
-        z.numpy(), u.numpy(), act.numpy(), v.numpy(), i.numpy(), ref.numpy())
+        cur.numpy(), flat(v0).numpy(), flat(i0).numpy(), flat(ref0).numpy(), a_init.numpy(),
+        *consts, lif.tau_syn is not None, lif.reset == "hard", adaptive, *times,
+        z.numpy(), u.numpy(), act.numpy(), a_seq.numpy(), v.numpy(), i.numpy(), ref.numpy(),
+        a.numpy())
     dtype = current.dtype
     full = (T, *shape)
     return (z.to(dtype).reshape(full), v.to(dtype).reshape(shape), i.to(dtype).reshape(shape),
-            ref.to(dtype).reshape(shape), u.reshape(full),
-            act.reshape(full) if refractory else act)
+            ref.to(dtype).reshape(shape),
+            a.to(dtype).reshape(shape) if adaptive else _empty(current), u.reshape(full),
+            act.reshape(full) if refractory else act,
+            a_seq.reshape(full) if adaptive else _empty(u))
 
 
 def _cpu_backward(
-    u_seq: Tensor, z_seq: Tensor, active_seq: Tensor, g_z: Tensor | None, g_v: Tensor | None,
-    g_i: Tensor | None, p: LIFParams, dt: float,
-) -> tuple[Tensor, Tensor, Tensor | None]:
+    u_seq: Tensor, z_seq: Tensor, active_seq: Tensor, a_seq: Tensor, g_z: Tensor | None,
+    g_v: Tensor | None, g_i: Tensor | None, g_a: Tensor | None, p: LIFParams | ALIFParams,
+    dt: float,
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     from snnlearn.kernels import _numba_cpu as nb
 
     cd = u_seq.dtype
@@ -149,61 +168,94 @@ def _cpu_backward(
             return torch.zeros((rows, M) if rows is not None else M, dtype=cd)
         return x.detach().to(cd).reshape((rows, M) if rows is not None else M).contiguous()
 
-    synapse = p.tau_syn is not None
-    a_m, a_s, c = leak_constants(p, dt)
-    code = surrogate_code(p.surrogate)
+    lif, beta, rho = adaptation_constants(p, dt)
+    adaptive = isinstance(p, ALIFParams)
+    synapse = lif.tau_syn is not None
+    a_m, a_s, c = leak_constants(lif, dt)
+    code = surrogate_code(lif.surrogate)
     assert code is not None  # resolve_backend only picks "cpu" for built-in surrogates
-    consts = nb.as_dtype(np.dtype(str(cd).removeprefix("torch.")), a_m, a_s, c, p.v_th, p.v_reset,
-                         p.v_th - p.v_reset)
+    consts = nb.as_dtype(np.dtype(str(cd).removeprefix("torch.")), a_m, a_s, c, lif.v_th,
+                         lif.v_reset, lif.v_th - lif.v_reset, beta, rho, 1.0 - rho)
     g_x = torch.empty((T, M), dtype=cd)
-    gv, gi = torch.empty(M, dtype=cd), torch.empty(M, dtype=cd)
+    gv, gi, ga = (torch.empty(M, dtype=cd) for _ in range(3))
     gz = flat(g_z, T) if g_z is not None else torch.zeros((1, 1), dtype=cd)
     gi0 = flat(g_i) if synapse else torch.zeros(M, dtype=cd)
+    a_rows = a_seq.reshape(T, M) if adaptive else torch.zeros((1, 1), dtype=cd)
     nb.lif_backward(
         u_seq.reshape(T, M).numpy(), z_seq.detach().to(cd).reshape(T, M).contiguous().numpy(),
-        active_seq.reshape(T, M).numpy() if p.t_ref > 0 else active_seq.numpy(),
-        gz.numpy(), g_z is not None, flat(g_v).numpy(), gi0.numpy(), *consts, synapse,
-        p.reset == "hard", p.detach_reset, p.t_ref > 0, code[0],
-        nb.as_dtype(consts[0].dtype, code[1])[0], g_x.numpy(), gv.numpy(), gi.numpy())
+        active_seq.reshape(T, M).numpy() if lif.t_ref > 0 else active_seq.numpy(),
+        a_rows.numpy(), gz.numpy(), g_z is not None, flat(g_v).numpy(), gi0.numpy(),
+        flat(g_a).numpy(), *consts, synapse, lif.reset == "hard", lif.detach_reset,
+        lif.t_ref > 0, adaptive, code[0], nb.as_dtype(consts[0].dtype, code[1])[0],
+        g_x.numpy(), gv.numpy(), gi.numpy(), ga.numpy())
     if not synapse and g_i is not None and T > 0:
         g_x[-1] += flat(g_i)
-    return g_x.reshape(T, *shape), gv.reshape(shape), gi.reshape(shape) if synapse else None
+    return (g_x.reshape(T, *shape), gv.reshape(shape), gi.reshape(shape) if synapse else None,
+            ga.reshape(shape) if adaptive else None)
+
+
+def _torch_run(current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, a0: Tensor | None,
+               p: LIFParams, dt: float) -> tuple[Tensor, ...]:
+    z, v, i, ref, u, act = _torch_forward(current, v0, i0, ref0, p, dt)
+    return z, v, i, ref, _empty(current), u, act, _empty(u)
+
+
+def _torch_grads(u_seq: Tensor, z_seq: Tensor, active_seq: Tensor, a_seq: Tensor,
+                 g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, g_a: Tensor | None,
+                 p: LIFParams, dt: float) -> tuple[Tensor, Tensor, Tensor | None, None]:
+    return (*_torch_backward(u_seq, z_seq, active_seq, g_z, g_v, g_i, p, dt), None)
 
 
 class _LIFSequence(torch.autograd.Function):
+    """A feed-forward LIF population's whole loop; with :class:`ALIFParams` (``"cpu"`` and
+    ``"triton"`` backends only) the adaptive threshold ``v_th + beta a_{t-1}`` too.
+
+    Outputs ``(z, v, i, refractory, a, u, active, a_seq)``: spikes, the final state (``a`` empty
+    for LIF), the pre-reset membrane, the refractory mask and the adaptation before each step
+    (empty for LIF)."""
+
     @staticmethod
     def forward(  # type: ignore[override]
-        current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, p: LIFParams, dt: float,
-        backend: str,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, a0: Tensor | None,
+        p: LIFParams | ALIFParams, dt: float, backend: str,
+    ) -> tuple[Tensor, ...]:
         if backend == "triton":
             from snnlearn.kernels._triton_lif import lif_forward as run
+        elif backend == "cpu":
+            run = _cpu_forward
+        elif isinstance(p, ALIFParams):
+            raise ValueError("the fused ALIF loop runs on the 'cpu' and 'triton' backends; "
+                             "use snnlearn.kernels.alif_scan for others")
         else:
-            run = _cpu_forward if backend == "cpu" else _torch_forward
-        return run(current, v0, i0, ref0, p, dt)
+            run = _torch_run
+        return run(current, v0, i0, ref0, a0, p, dt)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
-        current, v0, i0, _, p, dt, backend = inputs
-        z_seq, _, _, _, u_seq, active_seq = output
+        current, v0, i0, _, a0, p, dt, backend = inputs
+        z_seq, _, _, _, _, u_seq, active_seq, a_seq = output
         ctx.p, ctx.dt, ctx.backend = p, dt, backend
-        ctx.dtypes = (current.dtype, v0.dtype, i0.dtype)
-        ctx.save_for_backward(u_seq, None if backend == "triton" else z_seq, active_seq)
-        ctx.mark_non_differentiable(output[3], u_seq, active_seq)
+        ctx.dtypes = (current.dtype, v0.dtype, i0.dtype, None if a0 is None else a0.dtype)
+        ctx.save_for_backward(u_seq, None if backend == "triton" else z_seq, active_seq, a_seq)
+        ctx.mark_non_differentiable(output[3], u_seq, active_seq, a_seq)
 
     @staticmethod
     def backward(  # type: ignore[override]
-        ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any
+        ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, _g_ref: Any,
+        g_a: Tensor | None, *_: Any
     ) -> tuple[Tensor | None, ...]:
-        u_seq, z_seq, active_seq = ctx.saved_tensors
+        u_seq, z_seq, active_seq, a_seq = ctx.saved_tensors
         if ctx.backend == "triton":
             from snnlearn.kernels._triton_lif import lif_backward as run
         else:
-            run = _cpu_backward if ctx.backend == "cpu" else _torch_backward
-        g_x, g_v0, g_i0 = run(u_seq, z_seq, active_seq, g_z, g_v, g_i, ctx.p, ctx.dt)
-        d_x, d_v, d_i = ctx.dtypes
-        return (g_x.to(d_x), g_v0.to(d_v), None if g_i0 is None else g_i0.to(d_i),
-                None, None, None, None)
+            run = _cpu_backward if ctx.backend == "cpu" else _torch_grads
+        if g_a is not None and g_a.numel() == 0:
+            g_a = None
+        g_x, g_v0, g_i0, g_a0 = run(u_seq, z_seq, active_seq, a_seq, g_z, g_v, g_i, g_a,
+                                    ctx.p, ctx.dt)
+        d_x, d_v, d_i, d_a = ctx.dtypes
+        return (g_x.to(d_x), g_v0.to(d_v), None if g_i0 is None else g_i0.to(d_i), None,
+                None if g_a0 is None or d_a is None else g_a0.to(d_a), None, None, None)
 
 
 def _reference(
@@ -250,7 +302,7 @@ def lif_sequence(
     name = resolve_backend(backend, current, p.surrogate)
     if name == "reference":
         return _reference(current, state, p, dt)
-    z_seq, v, i, ref, _, _ = _LIFSequence.apply(
-        current, state.v, state.i, state.refractory, p, dt, name)
+    z_seq, v, i, ref, *_ = _LIFSequence.apply(
+        current, state.v, state.i, state.refractory, None, p, dt, name)
     z_last = z_seq[-1] if current.shape[0] > 0 else state.z
     return z_seq, LIFState(v=v, i=i, refractory=ref, z=z_last)

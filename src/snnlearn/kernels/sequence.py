@@ -1,9 +1,11 @@
 """One entry point for a neuron population's whole time loop: ``neuron_sequence``.
 
-Dispatch: LI -> :func:`snnlearn.kernels.li_sequence`; feed-forward LIF -> the fused LIF kernel
-(:func:`snnlearn.kernels.lif_sequence`, numba-compiled on the CPU); recurrent LIF and ALIF -> the
-fused loop of :mod:`snnlearn.kernels.alif_scan`; other models (Izhikevich, Hodgkin-Huxley) and
-the ``reference`` backend -> their step functions under autograd, step by step.
+Dispatch: LI -> :func:`snnlearn.kernels.li_sequence`; feed-forward LIF and ALIF -> the fused
+LIF kernel (:func:`snnlearn.kernels.lif_sequence`, numba-compiled on the CPU, Triton on the GPU;
+ALIF with the adaptive threshold, on those two backends); recurrent LIF and ALIF (and ALIF on the
+``torch`` backend) -> the fused loop of :mod:`snnlearn.kernels.alif_scan`; other models
+(Izhikevich, Hodgkin-Huxley) and the ``reference`` backend -> their step functions under
+autograd, step by step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnlearn.kernels._triton_lif import runs_natively
 from snnlearn.kernels.alif_scan import adaptive_sequence
 from snnlearn.kernels.dispatch import resolve_backend
 from snnlearn.kernels.li_scan import li_sequence
@@ -47,14 +50,23 @@ def neuron_sequence(neuron: Any, current: Tensor, state: Any, dt: float, *,
     if isinstance(neuron, LIFParams) and recurrent_weight is None:
         name = resolve_backend(backend, current, neuron.surrogate)
         if name != "reference":
-            z, v, i, ref, u, _ = _LIFSequence.apply(current, state.v, state.i, state.refractory,
-                                                    neuron, dt, name)
+            z, v, i, ref, _, u, _, _ = _LIFSequence.apply(
+                current, state.v, state.i, state.refractory, None, neuron, dt, name)
             z_last = z[-1] if current.shape[0] > 0 else state.z
             return SequenceResult(z, LIFState(v=v, i=i, refractory=ref, z=z_last),
                                   u.to(current.dtype) if record else None, None)
         if not record:
             z, s = lif_sequence(current, state, neuron, dt, backend=name)
             return SequenceResult(z, s, None, None)
+    if isinstance(neuron, ALIFParams) and recurrent_weight is None:
+        name = resolve_backend(backend, current, neuron.lif.surrogate)
+        if name == "cpu" or (name == "triton" and runs_natively(current)):
+            z, v, i, ref, a, u, _, a_seq = _LIFSequence.apply(
+                current, state.v, state.i, state.refractory, state.a, neuron, dt, name)
+            z_last = z[-1] if current.shape[0] > 0 else state.z
+            return SequenceResult(z, ALIFState(v=v, i=i, refractory=ref, z=z_last, a=a),
+                                  u.to(current.dtype) if record else None,
+                                  a_seq.to(current.dtype) if record else None)
     if isinstance(neuron, (LIFParams, ALIFParams)) and \
             resolve_backend(backend, current, None) != "reference":
         z, final, u, a = adaptive_sequence(neuron, current, state, dt, recurrent_weight)
@@ -85,6 +97,8 @@ def _step_loop(neuron: Any, current: Tensor, state: Any, dt: float, w: Tensor | 
                 state = post
         else:
             z, state = neuron.step(x, state, dt)
+            if record and hasattr(state, "v"):  # no pre-reset value: the membrane after the step
+                us.append(state.v.detach())
         outs.append(z)
     empty = current.new_zeros(current.shape)
     out = torch.stack(outs) if outs else empty

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from snnlearn.diagnostics import check_time_constants
 from snnlearn.layers.delay import Delayed, DelayParams
 from snnlearn.layers.readout import Readout
 from snnlearn.layers.spiking import NeuronParams, SpikingLayer
@@ -98,6 +99,7 @@ class Network(nn.Module):
         self.layers = nn.ModuleList(built)
         self.out_shape = shape
         self.dt = check_dt(dt)
+        check_time_constants(built, self.dt)  # warns: a time constant below dt
 
     @property
     def n_in(self) -> int:
@@ -157,6 +159,12 @@ class Network(nn.Module):
                 f"state has {n} entries but the network has {len(self.layers)} layers; "
                 "pass the state returned by net.initial_state(batch_size) or the previous step"
             )
+        held = next((s.v for s in state if hasattr(s, "v")), None)
+        if isinstance(held, Tensor) and held.ndim and held.shape[0] != x_t.shape[0]:
+            raise ValueError(
+                f"x_t holds a batch of {x_t.shape[0]} but the state was made for "
+                f"{held.shape[0]}; pass net.initial_state({x_t.shape[0]})"
+            )
         new_state, spikes, membranes = [], [], []
         out = x_t
         for layer, s in zip(self.layers, state, strict=True):
@@ -188,8 +196,10 @@ class Network(nn.Module):
         n_dims = n_lead + len(self.in_shape)
         if x.ndim != n_dims:
             kind = "time-first " if time_axis else ""
+            hint = ("; step takes one time step: pass x[t], or simulate a whole sequence with "
+                    "snnlearn.simulate.unroll" if not time_axis and x.ndim == n_dims + 1 else "")
             raise ValueError(f"{name} must be {kind}{want}, got {x.ndim} dimensions with shape "
-                             f"{tuple(x.shape)}")
+                             f"{tuple(x.shape)}{hint}")
         if tuple(x.shape[n_lead:]) != self.in_shape:
             if len(self.in_shape) == 1:
                 raise ValueError(

@@ -26,6 +26,7 @@ from snnlearn.neurons import (
     IzhikevichState,
     LIFParams,
     LIFState,
+    LIParams,
 )
 
 __all__ = ["SpikingLayer", "NeuronParams", "NeuronState", "Synapse", "neuron_id"]
@@ -91,10 +92,14 @@ class SpikingLayer(nn.Module):
             raise ValueError(f"SpikingLayer.synapse must be a synapse (Dense, Conv1d, Conv2d, "
                              f"Delayed), got {type(synapse).__name__}")
         neuron = LIFParams() if neuron is None else neuron
-        if not isinstance(neuron, (LIFParams, ALIFParams, IzhikevichParams, HHParams)):
+        if isinstance(neuron, LIParams) or not isinstance(
+                neuron, (LIFParams, ALIFParams, IzhikevichParams, HHParams)) and not (
+                callable(getattr(neuron, "step", None))
+                and callable(getattr(neuron, "initial_state", None))):
             raise ValueError(
-                "SpikingLayer.neuron must be LIFParams, ALIFParams, IzhikevichParams or "
-                f"HHParams, got {type(neuron).__name__}")
+                "SpikingLayer.neuron must be LIFParams, ALIFParams, IzhikevichParams, HHParams "
+                "or a spiking neuron model with step(x, state, dt) and initial_state(shape, "
+                f"device=, dtype=), got {type(neuron).__name__}")
         for name, flag in (("recurrent", recurrent), ("graded", graded)):
             if not isinstance(flag, bool):
                 raise ValueError(f"SpikingLayer.{name} must be True or False, got {flag!r}")
@@ -185,10 +190,19 @@ class SpikingLayer(nn.Module):
         self, batch_size: int, *, device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> NeuronState:
-        """Resting neuron state ``[batch_size, *out_shape]``."""
-        return self.neuron.initial_state(
+        """Resting neuron state ``[batch_size, *out_shape]``.
+
+        A layer with a ``theta`` buffer (per-neuron threshold offsets, e.g. the adaptive
+        thresholds of Diehl & Cook's excitatory layer) puts it into a state with a ``theta``
+        field.
+        """
+        state = self.neuron.initial_state(
             (batch_size, *self.out_shape), device=device or self.weight.device,
             dtype=dtype or self.weight.dtype)
+        theta = self._buffers.get("theta")
+        if theta is not None and "theta" in getattr(state, "_fields", ()):
+            state = state._replace(theta=theta.to(state.theta).expand_as(state.theta))
+        return state
 
     def masked_recurrent_weight(self) -> Tensor | None:
         """``W_rec`` with its diagonal set to zero (what the dynamics use), or ``None``."""

@@ -18,7 +18,18 @@ receives ``L^{l} = W_{l+1}^T (c_{l+1} \psi^{l+1} \odot L^{l+1})`` (symmetric) or
 ``B_l \lambda`` (random). A direct dependence of ``E`` on spikes (an activity regulariser) adds
 ``\partial E / \partial z^t``.
 
-Exact: with one feed-forward hidden LIF layer, ``detach_reset=True``, no refractoriness and
+ALIF (threshold ``v_{th} + \beta a^{t-1}``, ``a^t = \rho a^{t-1} + (1 - \rho) z^t``): the
+eligibility gains the adaptation trace,
+``e^t = \psi^t (\bar s^t - \beta \epsilon_a^{t-1})`` with
+``\epsilon_a^t = \alpha^t \epsilon_a^{t-1} + (1 - \rho) \psi^t \bar s^t`` and
+``\alpha^t = \rho - (1 - \rho) \beta \psi^t``, which depends on the postsynaptic neuron and so
+does not factorise per step. Summed over the sequence it does: with ``\delta^t = L^t \psi^t``,
+``\sum_t \delta^t \epsilon_a^{t-1} = \sum_s (1 - \rho) \psi^s h^s \bar s^s`` where
+``h^s = \delta^{s+1} + \alpha^{s+1} h^{s+1}`` (``h^{T-1} = 0``) is one reverse scan over the
+postsynaptic neurons, so the gradient is ``(\delta - \beta (1 - \rho) \psi h)^\top \bar s``,
+again one matrix product (the same gradient as the per-synapse traces, offline).
+
+Exact: with one feed-forward hidden LIF or ALIF layer, ``detach_reset=True``, no refractoriness and
 symmetric feedback this is the BPTT gradient of the surrogate network (the reset's gradient path
 is what the factorised trace leaves out; the tests check it).
 """
@@ -32,16 +43,17 @@ from torch import Tensor
 
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.layers import Network, Readout, SpikingLayer
-from snnlearn.neurons import LIFParams, LIParams
+from snnlearn.neurons import ALIFParams, LIFParams, LIParams
+from snnlearn.neurons._checks import decay
 from snnlearn.simulate import Rollout, unroll
 
 __all__ = ["factorized_grads", "factorized_simulate", "presynaptic_traces", "supports_factorized"]
 
 
 def supports_factorized(net: Network) -> bool:
-    """Whether every hidden layer is a dense LIF layer (the factorised traces' domain)."""
-    return all(isinstance(m.neuron, LIFParams) and m.synapse.kind == "dense" and not m.graded
-               for m in net.layers if isinstance(m, SpikingLayer))
+    """Whether every hidden layer is a dense LIF or ALIF layer (the factorised traces' domain)."""
+    return all(isinstance(m.neuron, (LIFParams, ALIFParams)) and m.synapse.kind == "dense"
+               and not m.graded for m in net.layers if isinstance(m, SpikingLayer))
 
 
 def factorized_simulate(net: Network, x: Tensor) -> Rollout:
@@ -98,7 +110,7 @@ def factorized_grads(net: Network, rollout: Rollout, loss: Tensor,
                if isinstance(m, SpikingLayer)]
     for k in range(len(hidden) - 1, -1, -1):
         layer, rec = hidden[k], records[k]
-        neuron = layer.neuron
+        neuron = layer.neuron.lif if isinstance(layer.neuron, ALIFParams) else layer.neuron
         if feedback is not None:
             learning = lam @ feedback[k]
         elif k == len(hidden) - 1:
@@ -111,6 +123,8 @@ def factorized_grads(net: Network, rollout: Rollout, loss: Tensor,
         if neuron.t_ref > 0:
             psi = psi * _active(rollout.spikes[k], neuron, net.dt)
         delta = learning * psi  # [T, B, N]
+        if isinstance(layer.neuron, ALIFParams):
+            delta = _with_adaptation(delta, psi, layer.neuron, net.dt)
         c = 1.0 - torch.exp(torch.tensor(-net.dt / neuron.tau_mem)).item()
         signal_above = delta * (c * neuron.r)
         flat = delta.flatten(0, 1)
@@ -128,6 +142,19 @@ def factorized_grads(net: Network, rollout: Rollout, loss: Tensor,
     for p in net.parameters():
         if p.grad is None:
             p.grad = torch.zeros_like(p)
+
+
+def _with_adaptation(delta: Tensor, psi: Tensor, neuron: ALIFParams, dt: float) -> Tensor:
+    """``delta`` with the adaptation's part of the eligibility folded in (module docstring)."""
+    beta, rho = neuron.adaptation, decay(dt, neuron.tau_adapt)
+    if beta == 0:
+        return delta
+    out = torch.empty_like(delta)
+    h = torch.zeros_like(delta[0])
+    for t in range(delta.shape[0] - 1, -1, -1):
+        out[t] = delta[t] - (beta * (1.0 - rho)) * psi[t] * h
+        h = delta[t] + (rho - (1.0 - rho) * beta * psi[t]) * h
+    return out
 
 
 def _active(z: Tensor, neuron: LIFParams, dt: float) -> Tensor:

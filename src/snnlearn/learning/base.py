@@ -15,7 +15,8 @@ The runner's epoch loop is the only one. A rule adapts it through a few hooks:
 :meth:`LearningRule.configure_optimizer` (the optimizer that applies ``.grad``; Adam by default),
 :meth:`LearningRule.optimizer_step` (wrapped, e.g. by error-triggered updates),
 :meth:`LearningRule.after_step` (projections, normalisation, homeostasis after each update),
-:meth:`LearningRule.begin_epoch` and :meth:`LearningRule.end_epoch` (e.g. label assignment).
+:meth:`LearningRule.begin_epoch` and :meth:`LearningRule.end_epoch` (e.g. label assignment),
+:meth:`LearningRule.minibatch_size` (presentations per update, e.g. STDP's own).
 Only methods that are not minibatch training at all (ANN-to-SNN conversion, episodic
 meta-learning) override :meth:`LearningRule.fit_epoch`. Each rule declares the networks it can
 train in ``supports`` (:class:`Support`); :func:`check_support` refuses the rest with one line
@@ -199,6 +200,10 @@ class LearningRule(ABC):
     def optimizer_step(self, net: Network, optimizer: torch.optim.Optimizer) -> None:
         """Apply the minibatch's ``.grad`` (``optimizer.step()``); a rule may wrap it."""
         optimizer.step()
+
+    def minibatch_size(self, configured: int) -> int:
+        """Samples per update in the runner's loop: the run's ``batch_size`` by default."""
+        return configured
 
     def begin_epoch(self, net: Network, ctx: EpochContext) -> None:  # noqa: B027 (a hook)
         """Called before the epoch's first minibatch (a rule may keep ``ctx`` for the epoch)."""

@@ -47,7 +47,10 @@ with depth. Not modelled: the membrane leak (``a_m < 1`` lowers the rate by abou
 :math:`(1 - a_m) \bar v / \theta` per step and silences neurons driven below
 :math:`(1 - a_m) \theta`), the onset delay of each layer, and the Poisson noise of rate-coded
 inputs. The ANN's own weights live in the rule (checkpointed in :meth:`~ANNConversion.state_dict`)
-and are converted into ``net`` after every epoch.
+and are converted into ``net`` after every epoch. The converted model is ``net`` alone: the scales
+are folded into its weights, and the network also keeps them, with ``rho``, in its buffer
+``net.conversion_scales = (rho, lambda_1, ..., lambda_L)`` (saved in its ``state_dict``; zeros
+before the first conversion), so a reloaded network says how it was normalised.
 
 Memory: the ANN's weights and Adam moments (three copies of ``net``'s weights), plus the
 activations of the normalisation data ``[n_norm, N_l]`` during conversion; SNN inference as
@@ -232,6 +235,8 @@ class ANNConversion(LearningRule):
         >>> scales = rule.convert(net, torch.rand(50, 3, generator=torch.Generator()))
         >>> len(scales), rule.simulate(net, torch.rand(5, 4, 3)).outputs.shape[-1]
         (2, 2)
+        >>> net.conversion_scales[1:].tolist() == scales  # (rho, lambda_1, lambda_2)
+        True
 
     References:
         Diehl et al. (2015), doi:10.1109/IJCNN.2015.7280696; Rueckauer et al. (2017),
@@ -256,8 +261,12 @@ class ANNConversion(LearningRule):
         self.ann_val_accuracy = float("nan")
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
-        """Check ``net`` and draw the ANN's initial weights (He uniform, zero bias)."""
+        """Check ``net``, draw the ANN's initial weights (He uniform, zero bias) and give ``net``
+        its ``conversion_scales`` buffer (zeros; a network that has one keeps it)."""
         check_convertible(net)
+        if "conversion_scales" not in dict(net.named_buffers()):
+            net.register_buffer("conversion_scales", net.layers[0].weight.new_zeros(
+                len(net.layers) + 1))
         self.params = []
         for layer in net.layers:
             w = layer.weight.detach()
@@ -346,7 +355,8 @@ class ANNConversion(LearningRule):
                 ``rho`` is not fixed yet, it becomes their maximum.
 
         Returns:
-            The scales ``[lambda_1, ..., lambda_L]`` used.
+            The scales ``[lambda_1, ..., lambda_L]`` used (also written, after ``rho``, to
+            ``net.conversion_scales`` if :meth:`prepare` gave ``net`` one).
         """
         if self.input_scale is None:
             self._fix_input_scale(rates)
@@ -368,6 +378,9 @@ class ANNConversion(LearningRule):
                 if bias is not None and layer.bias is not None:
                     layer.bias.copy_(bias * (factor / scale))
                 previous = scale
+            buffer = dict(net.named_buffers()).get("conversion_scales")
+            if buffer is not None:
+                buffer.copy_(torch.tensor([rho, *self.scales], dtype=buffer.dtype))
         return list(self.scales)
 
     def summary_metrics(self) -> dict[str, float]:

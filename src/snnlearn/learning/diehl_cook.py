@@ -10,8 +10,13 @@ receive the input spikes through non-negative weights ``W [N, n_in]`` and inhibi
 
 The paper's separate inhibitory population, driven one-to-one by the excitatory neurons and
 inhibiting all others, is folded into this direct lateral inhibition (one step of delay). The
-adaptive thresholds ``theta`` grow by ``theta_+`` per spike and decay with ``tau_theta``; they are
-updated after each presentation (held fixed within one):
+layer is an ordinary :class:`~snnlearn.layers.SpikingLayer` (:func:`diehl_cook_layer`): its
+synapse holds ``W``, its fixed recurrent weights ``-w_inh`` (no self-connections) are the lateral
+inhibition, its neuron model is :class:`DiehlCookNeuron` (LIF with the threshold offset and the
+winner-take-all below) and its buffer ``theta`` holds the thresholds, so
+:func:`snnlearn.simulate.unroll` and :meth:`~snnlearn.layers.Network.step` simulate it like any
+other layer. The adaptive thresholds ``theta`` grow by ``theta_+`` per spike and decay with
+``tau_theta``; they are updated after each presentation (held fixed within one):
 
 .. math::
 
@@ -40,16 +45,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from snnlearn.layers import Network, SpikingLayer
 from snnlearn.neurons import LIFParams, lif_fire, lif_integrate
-from snnlearn.neurons._checks import check_dt, check_finite, check_positive_time
+from snnlearn.neurons._checks import check_finite, check_positive_time
+from snnlearn.neurons.lif import LIFState
+from snnlearn.simulate import unroll
 
 __all__ = [
-    "DiehlCookParams", "diehl_cook_response", "diehl_cook_theta", "diehl_cook_normalize",
-    "diehl_cook_assign", "diehl_cook_scores",
+    "DiehlCookParams", "DiehlCookNeuron", "DiehlCookState", "diehl_cook_layer",
+    "diehl_cook_response", "diehl_cook_theta", "diehl_cook_normalize", "diehl_cook_assign",
+    "diehl_cook_scores",
 ]
 
 
@@ -123,59 +133,135 @@ class DiehlCookParams:
                 raise ValueError(f"{name}.{attr} must be an int >= 0, got {value!r}")
 
 
-def diehl_cook_response(
-    weight: Tensor, theta: Tensor, x: Tensor, p: DiehlCookParams, dt: float
-) -> Tensor:
-    """Spikes of the excitatory layer for input spikes ``x``, from rest (no plasticity).
+class DiehlCookState(NamedTuple):
+    """State of the excitatory neurons, each ``[B, N]``: the LIF state (membrane ``v``, current
+    ``i``, remaining refractory time ``refractory`` (s), last spikes ``z``) and the threshold
+    offsets ``theta`` (held fixed during a presentation)."""
 
-    Samples evoking fewer than ``min_spikes`` spikes are simulated again with the input current
-    scaled by ``1 + r gain_step`` (``r = 1 .. repeats``); their last presentation is returned.
+    v: Tensor
+    i: Tensor
+    refractory: Tensor
+    z: Tensor
+    theta: Tensor
+
+
+@dataclass(frozen=True)
+class DiehlCookNeuron:
+    """Excitatory neuron model: LIF with a per-neuron threshold offset and winner-take-all.
+
+    Per step: ``v'`` by :func:`~snnlearn.neurons.lif_integrate`, then
+    :func:`~snnlearn.neurons.lif_fire` with the threshold ``v_th + theta_i``; with
+    ``winner_take_all`` only the neuron furthest above it (``v'_i - v_th - theta_i`` largest in
+    its sample) may fire. ``theta`` comes from the state (a layer's ``theta`` buffer, see
+    :meth:`~snnlearn.layers.SpikingLayer.initial_state`) and is carried unchanged.
 
     Args:
-        weight: input weights ``W [N, n_in]``.
-        theta: adaptive threshold offsets ``[N]`` (held fixed).
+        lif: the LIF parameters (times in seconds, voltages dimensionless).
+        winner_take_all: the within-step winner-take-all.
+
+    Example:
+        >>> import torch
+        >>> neuron = DiehlCookNeuron(LIFParams(reset="hard"))
+        >>> s = neuron.initial_state((1, 3))
+        >>> z, s = neuron.step(torch.tensor([[400.0, 500.0, 0.0]]), s, 1e-3)
+        >>> z.tolist()  # both cross threshold; only the one furthest above fires
+        [[0.0, 1.0, 0.0]]
+    """
+
+    lif: LIFParams = field(default_factory=lambda: _default_neuron())
+    winner_take_all: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lif, LIFParams):
+            raise ValueError(f"DiehlCookNeuron.lif must be LIFParams, got "
+                             f"{type(self.lif).__name__}")
+        if not isinstance(self.winner_take_all, bool):
+            raise ValueError(f"DiehlCookNeuron.winner_take_all must be True or False, got "
+                             f"{self.winner_take_all!r}")
+
+    def initial_state(
+        self, shape: tuple[int, ...], *, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> DiehlCookState:
+        """Resting LIF state of ``shape`` and zero threshold offsets."""
+        rest = self.lif.initial_state(shape, device=device, dtype=dtype)
+        return DiehlCookState(*rest, theta=torch.zeros_like(rest.v))
+
+    def step(self, x: Tensor, state: DiehlCookState, dt: float
+             ) -> tuple[Tensor, DiehlCookState]:
+        """One step: integrate ``x``, fire against ``v_th + theta`` (winner-take-all)."""
+        pre = lif_integrate(x, LIFState(*state[:4]), self.lif, dt)
+        threshold = self.lif.v_th + state.theta
+        if self.winner_take_all:  # only the neuron furthest above threshold may fire this step
+            margin = pre.v - threshold
+            first = margin >= margin.amax(dim=-1, keepdim=True)
+            threshold = torch.where(first, threshold, torch.inf)
+        z, post = lif_fire(pre, self.lif, dt, threshold)
+        return z, DiehlCookState(*post, theta=state.theta)
+
+
+def diehl_cook_layer(synapse: torch.nn.Module, p: DiehlCookParams) -> SpikingLayer:
+    """The excitatory layer: ``synapse`` (``W``), fixed lateral inhibition and thresholds.
+
+    The recurrent weights are ``-w_inh`` off the diagonal and excluded from training
+    (``requires_grad=False``); the buffer ``theta`` ``[N]`` starts at zero.
+
+    Example:
+        >>> import torch
+        >>> from snnlearn.layers import Dense
+        >>> layer = diehl_cook_layer(Dense(2, 3), DiehlCookParams())
+        >>> layer.recurrent_weight[0].tolist(), layer.theta.tolist()
+        ([0.0, -2.0, -2.0], [0.0, 0.0, 0.0])
+    """
+    layer = SpikingLayer(synapse, DiehlCookNeuron(p.neuron, p.winner_take_all), recurrent=True,
+                         generator=torch.Generator())  # drawn, then overwritten below
+    inhibition = layer.recurrent_weight
+    assert inhibition is not None  # narrowing: recurrent=True
+    with torch.no_grad():
+        inhibition.fill_(-p.inhibition).fill_diagonal_(0.0)
+    inhibition.requires_grad_(False)
+    layer.register_buffer("theta", layer.weight.new_zeros(layer.n_out))
+    return layer
+
+
+def diehl_cook_response(net: Network, x: Tensor, p: DiehlCookParams) -> Tensor:
+    """Spikes of the excitatory layer ``net.layers[0]`` for input spikes ``x``, from rest.
+
+    Simulated with :func:`snnlearn.simulate.unroll` without autograd (no plasticity, thresholds
+    held). Samples
+    evoking fewer than ``min_spikes`` spikes are simulated again with the input current scaled by
+    ``1 + r gain_step`` (``r = 1 .. repeats``); their last presentation is returned.
+
+    Args:
+        net: a network whose first layer is a :func:`diehl_cook_layer`.
         x: input spikes ``[T, B, n_in]``.
         p: network parameters.
-        dt: time step (s).
 
     Returns:
         Excitatory spikes ``[T, B, N]``.
 
     Example:
         >>> import torch
-        >>> w = torch.tensor([[4.0, 0.0], [0.0, 4.0]])
+        >>> from snnlearn.layers import Dense
+        >>> layer = diehl_cook_layer(Dense(2, 2), DiehlCookParams())
+        >>> _ = layer.weight.data.copy_(torch.tensor([[4.0, 0.0], [0.0, 4.0]]))
         >>> x = torch.zeros(10, 1, 2); x[:, 0, 0] = 1.0
-        >>> z = diehl_cook_response(w, torch.zeros(2), x, DiehlCookParams(), 1e-3)
+        >>> z = diehl_cook_response(Network([layer], dt=1e-3), x, p=DiehlCookParams())
         >>> z.sum(dim=(0, 1)).tolist()  # only the neuron tuned to input 0 fires
         [1.0, 0.0]
     """
-    dt = check_dt(dt)
-    spikes = _run(x @ weight.T, theta, p, dt)
-    for repeat in range(1, p.repeats + 1):
-        quiet = spikes.sum(dim=(0, 2)) < p.min_spikes
-        if not bool(quiet.any()):
-            break
-        gain = 1.0 + p.gain_step * repeat
-        spikes[:, quiet] = _run(gain * (x[:, quiet] @ weight.T), theta, p, dt)
+    excitatory = Network([net.layers[0]], dt=net.dt)
+    with torch.no_grad():
+        spikes = unroll(excitatory, x).spikes[0]
+        for repeat in range(1, p.repeats + 1):
+            quiet = spikes.sum(dim=(0, 2)) < p.min_spikes
+            if not bool(quiet.any()):
+                break
+            gain = 1.0 + p.gain_step * repeat
+            spikes[:, quiet] = unroll(excitatory, x[:, quiet],
+                                      projection=lambda k, m, seq, g=gain: g * m.project(seq)
+                                      ).spikes[0]
     return spikes
-
-
-def _run(current: Tensor, theta: Tensor, p: DiehlCookParams, dt: float) -> Tensor:
-    state = p.neuron.initial_state(tuple(current.shape[1:]), device=current.device,
-                                   dtype=current.dtype)
-    threshold = p.neuron.v_th + theta
-    spikes = []
-    for c_t in current:
-        inhibition = p.inhibition * (state.z.sum(dim=-1, keepdim=True) - state.z)
-        pre = lif_integrate(c_t - inhibition, state, p.neuron, dt)
-        step_threshold = threshold
-        if p.winner_take_all:  # only the neuron furthest above threshold may fire this step
-            margin = pre.v - threshold
-            first = margin >= margin.amax(dim=-1, keepdim=True)
-            step_threshold = torch.where(first, threshold, torch.inf)
-        z, state = lif_fire(pre, p.neuron, dt, step_threshold)
-        spikes.append(z)
-    return torch.stack(spikes)
 
 
 def diehl_cook_theta(theta: Tensor, spikes: Tensor, p: DiehlCookParams, dt: float) -> Tensor:

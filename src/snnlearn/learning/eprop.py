@@ -105,11 +105,11 @@ class EPropOptions:
         online: with ``traces="exact"``: in the runner, replay the simulation forward in time
             with traces constant in ``T`` (true) or store per-step activations during
             ``simulate`` (false).
-        traces: ``"factorized"`` (default for dense LIF hidden layers: the canonical e-prop
-            trace ``psi_j * filtered presynaptic signal``, reset left out, computed as fused
-            sequence ops; :mod:`snnlearn.learning._eprop_factorized`) or ``"exact"`` (the
-            per-synapse eligibility vectors below, reset and adaptation included; ALIF layers
-            always use these).
+        traces: ``"factorized"`` (default for dense LIF and ALIF hidden layers: the canonical
+            e-prop trace ``psi_j * filtered presynaptic signal``, reset left out, the ALIF
+            adaptation trace folded in by one reverse scan, computed as fused sequence ops;
+            :mod:`snnlearn.learning._eprop_factorized`) or ``"exact"`` (the per-synapse
+            eligibility vectors below, reset included).
 
     Raises:
         ValueError: an unknown ``feedback`` or a non-bool ``online``.

@@ -130,6 +130,14 @@ class ErrorTriggered(LearningRule):
             raise ValueError("ErrorTriggered.prepare(net) must be called before training")
         self._triggered_step(net, params, optimizer, float(optimizer.param_groups[0]["lr"]))
 
+    def minibatch_size(self, configured: int) -> int:
+        """The wrapped rule's minibatch size."""
+        return self.inner.minibatch_size(configured)
+
+    def begin_epoch(self, net: Network, ctx: EpochContext) -> None:
+        """The wrapped rule's hook."""
+        self.inner.begin_epoch(net, ctx)
+
     def after_step(self, net: Network) -> None:
         """The wrapped rule's hook."""
         self.inner.after_step(net)

@@ -11,9 +11,11 @@ For presynaptic rates ``x`` and postsynaptic rates ``y`` of a synapse ``j -> i``
     a = e^{-dt/\tau_\theta}
 
 (``\langle\cdot\rangle`` the batch mean; the threshold is the exact exponential filter of
-``y^2 / y_0``). Oja's decay term normalises the weight vector (``|w| -> 1``, the principal
-component of the input). BCM's sliding threshold is the compensatory process: with a fast
-``tau_theta`` (faster than the Hebbian growth, ``~ 1 / (\eta |x|^2 y_0^2)``) the weights settle
+``y^2 / y_0``). For a linear neuron ``y = w . x`` Oja's decay term normalises the weight
+vector (``|w| -> 1``, the principal component of the input); for the spiking rule below, where
+``y`` is a spike rate, it does not (``docs/rules/hebbian.md`` measures it). BCM's sliding
+threshold is the compensatory process: with a fast ``tau_theta`` (faster than the Hebbian growth,
+``~ 1 / (\eta |x|^2 y_0^2)``) the weights settle
 at a selective fixed point, with a slow one the positive feedback ``y -> w -> y`` outruns the
 threshold and the weights diverge (Zenke & Gerstner 2017). :func:`bcm_trajectory` runs this on a
 linear rate neuron; the tests and ``docs/rules/hebbian.md`` show both cases on the same input.
@@ -46,9 +48,8 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor
 
-from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.layers import Network, Readout, SpikingLayer
-from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
+from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.neurons._checks import check_dt, check_finite, check_positive_time
 from snnlearn.simulate import unroll
 
@@ -173,11 +174,14 @@ def bcm_trajectory(
 class Hebbian(LearningRule):
     """Unsupervised Hebbian features (BCM or Oja) in the hidden layer, plus a fitted readout.
 
-    Per minibatch of :meth:`fit_epoch`: the network runs without autograd; the hidden layer's
-    ``-Delta w`` (module docstring, rates over the presentation of ``T dt`` seconds) goes to its
-    ``.grad`` and a ``torch.optim.SGD(lr=1)`` applies it; the readout gets the task loss's
-    gradient on the (detached) hidden spikes and the run's optimizer steps it. Labels reach the
-    readout only. BCM thresholds and update counts are the rule's state.
+    It trains in the runner's epoch loop. Per minibatch, :meth:`simulate` runs the network with
+    the hidden layer's input current detached (no autograd through the hidden layer);
+    :meth:`assign_grads` writes the hidden layer's ``-Delta w`` (module docstring, rates over the
+    presentation of ``T dt`` seconds) to its ``.grad`` and the task loss's gradient to the
+    readout's; :meth:`optimizer_step` steps the run's optimizer (Adam over the readout, from
+    :meth:`configure_optimizer`) and applies the Hebbian step with ``torch.optim.SGD(lr=1)``.
+    Labels reach the readout only. BCM thresholds (used in training only) and update counts are
+    the rule's state.
 
     Args:
         kind: ``"bcm"`` or ``"oja"``.
@@ -210,6 +214,7 @@ class Hebbian(LearningRule):
         self.params = HebbianParams(lr=2.0, tau_theta=0.2, y0=0.1) if params is None else params
         self.theta = torch.zeros(0)
         self.updates = 0
+        self._hebbian_step: torch.optim.Optimizer | None = None
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Check the network (one feed-forward hidden layer, then a readout); reset ``theta``."""
@@ -218,13 +223,19 @@ class Hebbian(LearningRule):
         self.updates = 0
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
-        """The ordinary simulation (:func:`snnlearn.simulate.unroll`), inputs kept in ``extras``."""
-        return unroll(net, x)._replace(extras={"inputs": (x,)})
+        """:func:`snnlearn.simulate.unroll` with the hidden layer's input current detached (only
+        the readout has autograd history); the inputs are kept in ``extras``."""
+        def projection(k: int, layer: Any, seq: Tensor) -> Tensor:
+            current = layer.project(seq)
+            return current.detach() if isinstance(layer, SpikingLayer) else current
+
+        return unroll(net, x, projection=projection)._replace(extras={"inputs": (x,)})
 
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
     ) -> None:
-        """Hidden layer: ``-Delta w``; readout: ``d loss / d W_out`` (autograd)."""
+        """Hidden layer: ``-Delta w`` (advances BCM's ``theta``); readout: ``d loss / d W_out``
+        (autograd)."""
         layer, readout = self._layers(net)
         for p in net.parameters():
             p.grad = None
@@ -234,32 +245,21 @@ class Hebbian(LearningRule):
         layer.weight.grad = -self._delta(layer, rollout.extras["inputs"][0],
                                          rollout.spikes[0].detach(), net.dt)
 
-    def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float]:
-        """One pass: Hebbian update of the hidden layer and a readout step per minibatch."""
+    def configure_optimizer(self, net: Network, lr: float) -> torch.optim.Optimizer:
+        """Adam over the readout's parameters (the hidden layer learns by its Hebbian step)."""
         layer, readout = self._layers(net)
-        sgd = torch.optim.SGD([layer.weight], lr=1.0)
-        order = torch.randperm(len(ctx.data), generator=ctx.generator)
-        total, correct = 0.0, 0
-        for i in range(0, len(ctx.data), ctx.batch_size):
-            index = order[i:i + ctx.batch_size]
-            x = ctx.task.encode(ctx.data.inputs[index], generator=ctx.generator).to(ctx.device)
-            y = ctx.data.labels[index].to(ctx.device)
-            with torch.no_grad():
-                spikes = unroll(net, x).spikes[0]
-            state = readout.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
-            outputs, _ = li_sequence(readout.project(spikes), state, readout.neuron, net.dt)
-            loss = ctx.task.loss(outputs, y)
-            ctx.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            ctx.optimizer.step()
-            layer.weight.grad = -self._delta(layer, x, spikes, net.dt)
-            sgd.step()
-            layer.weight.grad = None
-            self.updates += 1
-            total += float(loss.detach()) * len(index)
-            correct += int((ctx.task.predict(outputs.detach()) == y).sum())
-        n = max(len(ctx.data), 1)
-        return total / n, correct / n
+        self._hebbian_step = torch.optim.SGD([layer.weight], lr=1.0)
+        return torch.optim.Adam(readout.parameters(), lr=lr)
+
+    def optimizer_step(self, net: Network, optimizer: torch.optim.Optimizer) -> None:
+        """Step the readout (``optimizer``), then apply the hidden layer's ``Delta w`` exactly."""
+        optimizer.step()
+        if self._hebbian_step is None:
+            raise RuntimeError("Hebbian.configure_optimizer(net, lr) must be called before "
+                               "training (the runner does)")
+        self._hebbian_step.step()
+        self._layers(net)[0].weight.grad = None
+        self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:
         """BCM thresholds and the number of Hebbian updates."""

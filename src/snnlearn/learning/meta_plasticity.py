@@ -66,7 +66,6 @@ References:
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, get_args
@@ -142,7 +141,11 @@ def plasticity_step(
 
 
 class PlasticSynapses(nn.Module):
-    """The plastic output synapses: fixed weights ``W`` plus what the variant learns.
+    """The plastic output synapses: fixed weights ``W`` plus what the variant learns, and the
+    support set that :meth:`MetaPlasticity.simulate` presents.
+
+    :meth:`MetaPlasticity.prepare` adds one to the network as ``net.plastic``, so that it is part
+    of the model (its parameters train with the network's and are saved in its ``state_dict``).
 
     Args:
         n_in: presynaptic (hidden) neurons.
@@ -151,7 +154,14 @@ class PlasticSynapses(nn.Module):
         weight_scale: ``W`` is uniform with standard deviation ``weight_scale / sqrt(n_in)``.
         alpha: initial plasticity coefficient ``alpha`` of every synapse (``"miconi"``).
         eta: initial ``eta`` (``"miconi"``, learned) or the fixed step ``eta`` (``"abcd"``).
-        generator: random generator of ``W``.
+        generator: random generator of ``W`` and of the support-set ``seed``.
+
+    Attributes:
+        support: encoded support examples ``[T, S, n_in]`` (buffer; empty until the first epoch
+            has set it, :meth:`set_support`).
+        support_classes: their classes ``[S]`` (int64 buffer).
+        seed: seed of the episode permutations of :meth:`MetaPlasticity.simulate` (int64
+            buffer).
 
     Example:
         >>> sorted(n for n, _ in PlasticSynapses(4, 2, "miconi").named_parameters())
@@ -172,6 +182,9 @@ class PlasticSynapses(nn.Module):
             self.eta_logit = nn.Parameter(torch.tensor(math.log(eta / (1.0 - eta))))
         elif plasticity == "abcd":
             self.coefficients = nn.Parameter(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+        self.register_buffer("support", torch.zeros(0, 0, 0))
+        self.register_buffer("support_classes", torch.zeros(0, dtype=torch.int64))
+        self.register_buffer("seed", torch.randint(2**31 - 1, (), generator=generator))
 
     def rule(self) -> tuple[Tensor | float, Tensor | float, Tensor | float, Tensor]:
         """``(alpha, eta, decay, (A, B, C, D))`` of the variant (``alpha = 0`` for ``"none"``)."""
@@ -182,6 +195,19 @@ class PlasticSynapses(nn.Module):
         if self.plasticity == "abcd":
             return 1.0, self.eta, 0.0, self.coefficients
         return 0.0, 0.0, 0.0, w.new_zeros(4)
+
+    def set_support(self, spikes: Tensor, classes: Tensor) -> None:
+        """Replace the support set: encoded examples ``[T, S, n_in]`` and their classes ``[S]``."""
+        self.support = spikes.detach().to(self.weight.device, self.weight.dtype)
+        self.support_classes = classes.to(self.weight.device, torch.int64)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        # the support set's shape is the task's ([T, S, n_in]): take it from the saved one
+        for name in ("support", "support_classes"):
+            saved = state_dict.get(prefix + name)
+            if isinstance(saved, Tensor):
+                setattr(self, name, torch.empty_like(saved, device=self.weight.device))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 def _effective_weight(syn: PlasticSynapses, trace: Tensor, alpha: Tensor | float) -> Tensor:
@@ -283,38 +309,48 @@ class MetaPlasticity(LearningRule):
         self.teacher, self.alpha, self.eta = float(teacher), float(alpha), float(eta)
         self.weight_scale = float(weight_scale)
         self.synapses: PlasticSynapses | None = None
-        self._optimizer: torch.optim.Optimizer | None = None
-        self._eval_seed = 0
-        self._support: tuple[Task, TaskData] | None = None
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
-        """Build the plastic synapses (``W`` drawn from ``generator``) and the outer-loop Adam.
+        """Give ``net`` its plastic synapses ``net.plastic`` (``W`` drawn from ``generator``).
 
-        Adam optimises the parameters of ``net``'s spiking layers and of the plastic synapses.
+        A network that already has plastic synapses of this variant and shape (one reloaded
+        from its run folder) keeps them.
         """
         layers = net.spiking_layers
         if not layers:
             raise ValueError("meta_plasticity needs a network with at least one spiking hidden "
                              "layer (build_network(n_in, [N], n_out, ...)), got none")
+        have = getattr(net, "plastic", None)
+        shape = (self.n_way, layers[-1].n_out)
+        if (isinstance(have, PlasticSynapses) and have.plasticity == self.plasticity
+                and tuple(have.weight.shape) == shape):
+            self.synapses = have
+            return
         p = self._neuron(net)  # the scale of build_network: gain 1 means one spike's charge
         synapse = 1.0 if p.tau_syn is None else 1.0 - math.exp(-net.dt / p.tau_syn)
         scale = self.weight_scale * synapse / ((1.0 - math.exp(-net.dt / p.tau_mem)) * abs(p.r))
         self.synapses = PlasticSynapses(
             layers[-1].n_out, self.n_way, self.plasticity, weight_scale=scale, alpha=self.alpha,
             eta=self.eta, generator=generator).to(layers[0].weight.device)
-        self._eval_seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
-        params = [q for layer in layers for q in layer.parameters()]
-        self._optimizer = torch.optim.Adam(params + list(self.synapses.parameters()))
+        net.add_module("plastic", self.synapses)
+
+    def configure_optimizer(self, net: Network, lr: float) -> torch.optim.Optimizer:
+        """Adam over the parameters of ``net``'s spiking layers and of its plastic synapses."""
+        params = [q for layer in net.spiking_layers for q in layer.parameters()]
+        return torch.optim.Adam(params + list(self._synapses(net).parameters()), lr=lr)
 
     @staticmethod
     def _neuron(net: Network) -> LIFParams:
         neuron = net.spiking_layers[-1].neuron
         return getattr(neuron, "lif", neuron)
 
-    def _synapses(self) -> PlasticSynapses:
-        if self.synapses is None or self._optimizer is None:
-            raise RuntimeError("meta_plasticity: call prepare(net) before using the rule")
-        return self.synapses
+    @staticmethod
+    def _synapses(net: Network) -> PlasticSynapses:
+        syn = getattr(net, "plastic", None)
+        if not isinstance(syn, PlasticSynapses):
+            raise RuntimeError("meta_plasticity: the network has no plastic synapses; call "
+                               "rule.prepare(net) before using the rule")
+        return syn
 
     def run_episodes(self, net: Network, support: Tensor, support_labels: Tensor,
                      query: Tensor) -> Rollout:
@@ -335,7 +371,7 @@ class MetaPlasticity(LearningRule):
             ``v'`` during the queries, with ``extras["trace"]`` the trace ``H_S`` after the
             support set ``[B, n_way, N_h]``.
         """
-        syn = self._synapses()
+        syn = self._synapses(net)
         n_steps, batch, n_support, n_in = support.shape
         n_query = query.shape[2]
         features = Network(net.spiking_layers, dt=net.dt)
@@ -369,7 +405,7 @@ class MetaPlasticity(LearningRule):
         """
         ep = sample_episodes(data, n_episodes=n_episodes, n_way=self.n_way, k_shot=self.k_shot,
                              n_query=self.n_query, generator=generator)
-        device = self._synapses().weight.device
+        device = self._synapses(net).weight.device
         x = encode(data.inputs[torch.cat([ep.support, ep.query], 1).flatten()], generator)
         x = x.to(device).view(x.shape[0], n_episodes, -1, x.shape[-1])
         s = ep.support.shape[1]
@@ -393,21 +429,23 @@ class MetaPlasticity(LearningRule):
         return correct / (n_episodes * self.n_query)
 
     def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float]:
-        """Train on ``episodes_per_epoch`` episodes of the training split (Adam at ``ctx.lr``).
+        """Train on ``episodes_per_epoch`` episodes of the training split, then draw the support
+        set of :meth:`simulate`.
 
-        Episodes are drawn and encoded with ``ctx.generator``, ``ctx.batch_size`` at a time;
-        the training split is also kept as the support pool of :meth:`simulate`.
+        Episodes are drawn and encoded with ``ctx.generator``, ``ctx.batch_size`` at a time, and
+        ``ctx.optimizer`` (that of :meth:`configure_optimizer`, at ``ctx.lr``) steps the
+        episode loss. Afterwards ``k_shot`` examples of each class of the training split are
+        drawn and encoded with ``ctx.generator`` into ``net.plastic``'s support set.
 
         Returns:
             Mean query cross-entropy and query accuracy over the epoch.
         """
-        self._synapses()
-        assert self._optimizer is not None  # narrowing: set with the synapses
-        self._support = (ctx.task, ctx.data)
-        for group in self._optimizer.param_groups:
+        self._synapses(net)
+        optimizer = ctx.optimizer
+        for group in optimizer.param_groups:
             group["lr"] = ctx.lr
         total, correct, count = 0.0, 0, 0
-        params = [p for group in self._optimizer.param_groups for p in group["params"]]
+        params = [p for group in optimizer.param_groups for p in group["params"]]
         for start in range(0, self.episodes_per_epoch, ctx.batch_size):
             n = min(ctx.batch_size, self.episodes_per_epoch - start)
             out = self.episode_outputs(net, ctx.data,
@@ -421,11 +459,28 @@ class MetaPlasticity(LearningRule):
             for p in params:
                 p.grad = None
             loss.backward()
-            self._optimizer.step()
+            optimizer.step()
             total += value * len(out.labels)
             correct += int((out.outputs.detach().amax(0).argmax(-1) == out.labels).sum())
             count += len(out.labels)
+        self._draw_support(net, ctx)
         return total / count, correct / count
+
+    def _draw_support(self, net: Network, ctx: EpochContext) -> None:
+        """``k_shot`` training examples of every class, encoded, as ``net.plastic``'s support."""
+        labels = ctx.data.labels
+        n_classes = int(labels.max()) + 1
+        picks = []
+        for c in range(n_classes):
+            members = torch.nonzero(labels == c).flatten()
+            if len(members) < self.k_shot:
+                raise ValueError(f"meta_plasticity: class {c} has {len(members)} training "
+                                 f"examples, fewer than k_shot = {self.k_shot}")
+            picks.append(members[torch.randperm(len(members), generator=ctx.generator)
+                                 [:self.k_shot]])
+        index = torch.cat(picks)
+        spikes = ctx.task.encode(ctx.data.inputs[index], generator=ctx.generator)
+        self._synapses(net).set_support(spikes, labels[index])
 
     def evaluate(self, net: Network, task: Task, data: TaskData, *, generator: Any) -> float:
         """The runner's accuracy: queries of 100 episodes drawn entirely from ``data``."""
@@ -434,34 +489,39 @@ class MetaPlasticity(LearningRule):
     def simulate(self, net: Network, x: Tensor) -> Rollout:
         """Classify each input of ``x [T, B, n_in]`` as the query of its own episode.
 
-        Episode ``b`` presents ``k_shot`` examples of each of the ``C`` classes of the support
-        pool (the training split of the last :meth:`fit_epoch`) with a random class-to-label
-        permutation, then ``x[:, b]``. The output membranes are returned in *class* order
-        (column ``c`` is the output neuron that episode's support labelled with class ``c``),
-        so ``task.predict`` gives the class. Draws use a generator seeded once in
-        :meth:`prepare`, restarted on every call: the same ``x`` gives the same result.
+        Episode ``b`` presents the network's support set (``net.plastic.support``: ``k_shot``
+        encoded training examples of each of the ``C`` classes, drawn after the last epoch) in
+        a random order and with a random class-to-label permutation, then ``x[:, b]``. The
+        output membranes are returned in *class* order (column ``c`` is the output neuron that
+        episode's support labelled with class ``c``), so ``task.predict`` gives the class.
+        Orders and permutations come from a generator seeded with ``net.plastic.seed``,
+        restarted on every call: the same ``x`` gives the same result, and a network reloaded
+        from its run folder answers as the trained one.
 
         Raises:
-            RuntimeError: no support pool yet (call :meth:`fit_epoch` first).
-            ValueError: ``n_way`` differs from the pool's number of classes.
+            RuntimeError: no support set yet (train the network first).
+            ValueError: ``n_way`` differs from the support set's number of classes.
         """
-        if self._support is None:
-            raise RuntimeError("meta_plasticity.simulate draws its support examples from the "
-                               "training split seen by fit_epoch; run fit_epoch first")
-        task, pool = self._support
-        n_classes = int(pool.labels.max()) + 1
+        syn = self._synapses(net)
+        if syn.support.numel() == 0:
+            raise RuntimeError("meta_plasticity.simulate presents the network's support set, "
+                               "which the first fit_epoch draws; train the network first")
+        classes = syn.support_classes
+        n_classes, n_support = int(classes.max()) + 1, len(classes)
         if self.n_way != n_classes:
             raise ValueError(f"meta_plasticity.simulate needs n_way equal to the task's "
                              f"{n_classes} classes, got n_way={self.n_way}")
-        g = torch.Generator().manual_seed(self._eval_seed)
-        ep = sample_episodes(pool, n_episodes=x.shape[1], n_way=n_classes, k_shot=self.k_shot,
-                             n_query=1, generator=g)
-        support = task.encode(pool.inputs[ep.support.flatten()], generator=g).to(x.device)
-        support = support.view(support.shape[0], x.shape[1], -1, support.shape[-1])
-        rollout = self.run_episodes(net, support, ep.support_labels.to(x.device), x.unsqueeze(2))
-        classes = ep.classes.to(x.device).expand(x.shape[0], -1, -1)
-        return rollout._replace(outputs=torch.empty_like(rollout.outputs).scatter_(
-            2, classes, rollout.outputs))
+        g = torch.Generator().manual_seed(int(syn.seed))
+        batch = x.shape[1]
+        label_of = torch.stack([torch.randperm(n_classes, generator=g) for _ in range(batch)])
+        order = torch.stack([torch.randperm(n_support, generator=g) for _ in range(batch)])
+        label_of, order = label_of.to(x.device), order.to(x.device)
+        support = syn.support.to(x.dtype)[:, order]  # [T, B, S, n_in]
+        labels = label_of.gather(1, classes[order])
+        rollout = self.run_episodes(net, support, labels, x.unsqueeze(2))
+        # column c of episode b is the output neuron of label label_of[b, c]
+        return rollout._replace(outputs=rollout.outputs.gather(
+            2, label_of.expand(x.shape[0], -1, -1)))
 
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
@@ -483,19 +543,3 @@ class MetaPlasticity(LearningRule):
                 return {f"plasticity_{k}": float(v) for k, v in zip("ABCD", coefficients,
                                                                      strict=True)}
             return {"plasticity_eta": float(eta), "plasticity_alpha_mean": float(alpha.mean())}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Plastic synapses and Adam state (a copy)."""
-        if self.synapses is None or self._optimizer is None:
-            return {}
-        return copy.deepcopy({"synapses": self.synapses.state_dict(),
-                              "optimizer": self._optimizer.state_dict()})
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (after :meth:`prepare` on the same network)."""
-        if not state:
-            return
-        syn = self._synapses()
-        assert self._optimizer is not None  # narrowing: set with the synapses
-        syn.load_state_dict(state["synapses"])
-        self._optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))

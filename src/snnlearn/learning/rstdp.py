@@ -40,9 +40,10 @@ they keep their initial weights).
 
 Optimiser. Adam would divide each synapse's step by its running RMS and add momentum, so the size
 of the reward prediction error would no longer scale the step and earlier rewards would keep
-acting. :meth:`RSTDP.fit_epoch` therefore runs the epoch itself and applies ``-Delta w / eta``,
-written to ``.grad``, with ``torch.optim.SGD`` of step ``eta`` (the rule's ``lr``, annealed with a
-cosine over the run's epochs): the change is exactly ``Delta w``.
+acting. :meth:`RSTDP.configure_optimizer` therefore gives the runner's epoch loop a plain
+``torch.optim.SGD``, and :meth:`RSTDP.begin_epoch` sets its step to ``eta`` (the rule's ``lr``,
+annealed with a cosine over the run's epochs); ``-Delta w / eta`` is written to ``.grad``, so the
+change is exactly ``Delta w``.
 
 Exact and approximated: the traces are computed exactly as written; the reward is per sample and
 the update is averaged over a minibatch (the paper's trial-by-trial update with ``B = 1``).
@@ -316,31 +317,17 @@ class RSTDP(LearningRule):
         self.rewarded += int((reward > 0).sum())
         self.baseline += self.baseline_rate * (float(reward.mean()) - self.baseline)
 
-    def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float]:
-        """One epoch of ``w <- w - eta_e * grad``, i.e. ``w <- w + Delta w`` exactly.
+    def configure_optimizer(self, net: Network, lr: float) -> torch.optim.Optimizer:
+        """Plain SGD over every parameter (no momentum, no state); the run's ``lr`` is not used:
+        :meth:`begin_epoch` sets the step to this epoch's ``eta``."""
+        return torch.optim.SGD(net.parameters(), lr=self.lr)
 
-        ``eta_e = lr (1 + cos(pi (e - 1) / E)) / 2`` for epoch ``e`` of ``E``. The minibatches
-        are those of the runner's own loop (the same shuffling and encoding from
-        ``ctx.generator``); ``ctx.optimizer`` and ``ctx.lr`` are not used. Returns the mean task
-        loss and the training accuracy of the task's (deterministic) prediction.
-        """
-        data, task, g = ctx.data, ctx.task, ctx.generator
+    def begin_epoch(self, net: Network, ctx: EpochContext) -> None:
+        """Set the SGD step to ``eta_e = lr (1 + cos(pi (e - 1) / E)) / 2`` for epoch ``e`` of
+        ``E``, so that ``w <- w - eta_e * grad`` is ``w <- w + Delta w`` exactly."""
         eta = self.lr * 0.5 * (1.0 + math.cos(math.pi * (ctx.epoch - 1) / ctx.epochs))
-        sgd = torch.optim.SGD(net.parameters(), lr=eta)
-        order = torch.randperm(len(data), generator=g)
-        total_loss, correct = 0.0, 0
-        for i in range(0, len(data), ctx.batch_size):
-            index = order[i:i + ctx.batch_size]
-            x = task.encode(data.inputs[index], generator=g).to(ctx.device)
-            y = data.labels[index].to(ctx.device)
-            rollout = self.simulate(net, x)
-            loss = task.loss(rollout.outputs, y)
-            self.assign_grads(net, rollout, loss, target=y)
-            sgd.step()
-            total_loss += float(loss) * len(index)
-            correct += int((task.predict(rollout.outputs) == y).sum())
-        n = max(len(data), 1)
-        return total_loss / n, correct / n
+        for group in ctx.optimizer.param_groups:
+            group["lr"] = eta
 
     def summary_metrics(self) -> dict[str, float]:
         """``weight_updates`` (SGD steps, one per minibatch), ``reward_baseline`` (``R_bar``) and

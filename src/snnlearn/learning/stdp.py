@@ -35,7 +35,9 @@ The ``stdp`` rule (:class:`STDP`) trains the unsupervised network of Diehl & Coo
 :mod:`snnlearn.learning.diehl_cook`): the runner's first layer is the excitatory layer (its size
 is ``--hidden``), STDP learns its input weights without labels, and after each epoch every
 neuron is labelled with the class it responds to most; a sample's class scores are the mean
-spike counts of each class's neurons.
+spike counts of each class's neurons. The thresholds and the assignments are buffers of the
+network (saved in its ``state_dict``), so a network reloaded from a run folder classifies as the
+trained one did.
 
 References:
     Bi, G. & Poo, M. (1998). Synaptic modifications in cultured hippocampal neurons. J. Neurosci.
@@ -65,8 +67,10 @@ from torch import Tensor
 from snnlearn.layers import Network, SpikingLayer
 from snnlearn.learning.base import EpochContext, LearningRule, Rollout, Support
 from snnlearn.learning.diehl_cook import (
+    DiehlCookNeuron,
     DiehlCookParams,
     diehl_cook_assign,
+    diehl_cook_layer,
     diehl_cook_normalize,
     diehl_cook_response,
     diehl_cook_scores,
@@ -292,17 +296,28 @@ def _default_stdp() -> STDPParams:
 class STDP(LearningRule):
     """Unsupervised STDP in the Diehl & Cook network, labelled by response (module docstring).
 
-    The network's only hidden layer is the excitatory layer; its weights are redrawn in
-    :meth:`prepare` (uniform in ``[0, init_max]``, normalised) and learned by pair-based STDP in
-    :meth:`fit_epoch` (``-Delta w`` written to ``.grad``, applied by ``torch.optim.SGD(lr=1)``,
-    then normalised). The readout is not used: class scores come from the label assignments.
-    Adaptive thresholds, label assignments and update counts are the rule's state.
+    The network's only hidden layer is the excitatory layer. :meth:`prepare` turns it into the
+    Diehl & Cook layer (:func:`~snnlearn.learning.diehl_cook.diehl_cook_layer`: the same synapse
+    with its weights redrawn uniform in ``[0, init_max]`` and normalised, fixed lateral
+    inhibition, :class:`~snnlearn.learning.diehl_cook.DiehlCookNeuron` neurons) and gives the
+    model what classifies at test time, as buffers saved with its weights: the adaptive
+    thresholds ``theta`` of the excitatory layer (``net.layers[0].theta`` ``[N]``) and the
+    neurons' label assignments (``net.assignments`` ``[N]``, ``-1`` before the first epoch). A
+    network that already is one (reloaded from its run folder) is kept as it is.
+
+    Training runs in the runner's epoch loop, in minibatches of ``batch_size`` presentations:
+    :meth:`assign_grads` writes ``-Delta w`` to the excitatory weights' ``.grad`` and advances
+    ``theta``, the optimizer of :meth:`configure_optimizer` (``torch.optim.SGD``, step 1) applies
+    it, :meth:`after_step` normalises the weights and :meth:`end_epoch` labels the neurons on a
+    plasticity-free pass over the training data. The readout is not used: class scores come from
+    the assignments. Update counts are the rule's state.
 
     Args:
         stdp: STDP parameters (default ``A_+ = 0.05``, ``A_- = 0.01``, ``tau_± = 20 ms``,
             additive, weights in ``[0, 4]``).
         network: the excitatory layer's parameters.
-        batch_size: presentations simulated in parallel per STDP update (int >= 1).
+        batch_size: presentations simulated in parallel per STDP update (int >= 1); the runner's
+            minibatch size for this rule (the run's ``batch_size`` is not used).
 
     Raises:
         ValueError: a ``batch_size`` that is not an int >= 1.
@@ -316,6 +331,8 @@ class STDP(LearningRule):
         >>> r = rule.simulate(net, torch.ones(5, 3, 4))
         >>> tuple(r.outputs.shape), bool((net.layers[0].weight >= 0).all())
         ((5, 3, 2), True)
+        >>> net.assignments.tolist(), tuple(net.layers[0].theta.shape)
+        ([-1, -1, -1, -1, -1, -1], (6,))
     """
 
     name = "stdp"
@@ -328,95 +345,97 @@ class STDP(LearningRule):
         self.stdp = _default_stdp() if stdp is None else stdp
         self.network = DiehlCookParams() if network is None else network
         self.batch_size = batch_size
-        self.theta = torch.zeros(0)
-        self.assignments = torch.zeros(0, dtype=torch.int64)
         self.updates = 0
         self.synapse_updates = 0
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
-        """Check the network, redraw the excitatory weights, reset thresholds and labels."""
+        """Check the network; unless it is a Diehl & Cook network already, redraw the excitatory
+        weights, make its first layer the Diehl & Cook layer and add ``net.assignments``."""
         layer = self._layer(net)
+        self.updates = self.synapse_updates = 0
+        if _carries_model(net):
+            return
         w = layer.weight
         with torch.no_grad():
             w.copy_(diehl_cook_normalize(
                 torch.rand(w.shape, generator=generator, dtype=w.dtype).to(w.device)
                 * self.network.init_max, self.network))
-        self.theta = w.new_zeros(layer.n_out)
-        self.assignments = torch.full((layer.n_out,), -1, dtype=torch.int64, device=w.device)
-        self.updates = self.synapse_updates = 0
+        net.layers[0] = diehl_cook_layer(layer.synapse, self.network).to(w.device)
+        net.register_buffer("assignments", torch.full((layer.n_out,), -1, dtype=torch.int64,
+                                                      device=w.device))
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
         """Excitatory spikes (no plasticity) and the class scores ``[T, B, n_out]``."""
-        w = self._layer(net).weight.detach()
-        check_input_sequence(x, net.n_in, w.dtype)
-        spikes = diehl_cook_response(w, self.theta, x, self.network, net.dt)
-        return Rollout(outputs=diehl_cook_scores(spikes, self.assignments, net.n_out),
+        layer, assignments = self._layer(net), _model(net)[1]
+        check_input_sequence(x, net.n_in, layer.weight.dtype)
+        spikes = diehl_cook_response(net, x, self.network)
+        return Rollout(outputs=diehl_cook_scores(spikes, assignments, net.n_out),
                        spikes=(spikes,), membranes=(), final_state=(),
                        extras={"inputs": (x,)})
 
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
     ) -> None:
-        """Write ``-Delta w`` of the rollout's presentation to the excitatory weights' ``.grad``.
+        """Write ``-Delta w`` of the rollout's presentation to the excitatory weights' ``.grad``
+        and advance the thresholds ``theta`` by its spikes.
 
         ``loss`` and ``target`` are ignored (STDP is unsupervised); other parameters get
         ``grad = None`` so that an optimizer leaves them unchanged.
         """
-        layer = self._layer(net)
+        layer, (theta, _) = self._layer(net), _model(net)
         for p in net.parameters():
             p.grad = None
-        delta, _ = stdp_sequence(layer.weight.detach(), rollout.extras["inputs"][0],
-                                 rollout.spikes[0], self.stdp, net.dt)
+        spikes = rollout.spikes[0]
+        delta, _ = stdp_sequence(layer.weight.detach(), rollout.extras["inputs"][0], spikes,
+                                 self.stdp, net.dt)
         layer.weight.grad = -delta
+        theta.copy_(diehl_cook_theta(theta, spikes, self.network, net.dt))
+        self.updates += 1
+        self.synapse_updates += int((delta != 0).sum())
 
-    def fit_epoch(self, net: Network, ctx: EpochContext) -> tuple[float, float]:
-        """One unsupervised STDP pass over the training data, then label the neurons.
+    def configure_optimizer(self, net: Network, lr: float) -> torch.optim.Optimizer:
+        """``torch.optim.SGD`` over the excitatory weights, step 1 (``w <- w + Delta w``)."""
+        return torch.optim.SGD([self._layer(net).weight], lr=1.0)
 
-        Returns ``(nan, accuracy)``: STDP has no loss; the accuracy is that of the new labels
-        on a second, plasticity-free pass over the training data.
-        """
-        layer = self._layer(net)
-        w = layer.weight
-        sgd = torch.optim.SGD([w], lr=1.0)
-        data, dt = ctx.data, net.dt
-        order = torch.randperm(len(data), generator=ctx.generator)
-        for i in range(0, len(data), self.batch_size):
-            x = ctx.task.encode(data.inputs[order[i:i + self.batch_size]],
-                                generator=ctx.generator).to(ctx.device, w.dtype)
-            spikes = diehl_cook_response(w.detach(), self.theta, x, self.network, dt)
-            delta, _ = stdp_sequence(w.detach(), x, spikes, self.stdp, dt)
-            w.grad = -delta
-            sgd.step()
-            with torch.no_grad():
-                w.copy_(diehl_cook_normalize(w, self.network))
-            w.grad = None
-            self.theta = diehl_cook_theta(self.theta, spikes, self.network, dt)
-            self.updates += 1
-            self.synapse_updates += int((delta != 0).sum())
+    def minibatch_size(self, configured: int) -> int:
+        """``batch_size`` presentations per STDP update (the run's ``batch_size`` is unused)."""
+        return self.batch_size
+
+    def begin_epoch(self, net: Network, ctx: EpochContext) -> None:
+        """Keep the SGD step at 1 (the run's learning-rate schedule does not apply)."""
+        for group in ctx.optimizer.param_groups:
+            group["lr"] = 1.0
+
+    def after_step(self, net: Network) -> None:
+        """Normalise each neuron's incoming weights (``weight_sum``)."""
+        w = self._layer(net).weight
+        with torch.no_grad():
+            w.copy_(diehl_cook_normalize(w, self.network))
+
+    def end_epoch(self, net: Network, ctx: EpochContext) -> None:
+        """Label every neuron with the class it responds to most, on a plasticity-free pass over
+        the training data (encoded with ``ctx.generator``), into ``net.assignments``."""
+        w, data, assignments = self._layer(net).weight, ctx.data, _model(net)[1]
         counts = []
         with torch.no_grad():
             for i in range(0, len(data), 512):
                 x = ctx.task.encode(data.inputs[i:i + 512], generator=ctx.generator).to(
                     ctx.device, w.dtype)
-                counts.append(diehl_cook_response(w, self.theta, x, self.network, dt).sum(0))
-        counts_all = torch.cat(counts)
-        labels = data.labels.to(ctx.device)
-        self.assignments = diehl_cook_assign(counts_all, labels, net.n_out)
-        scores = diehl_cook_scores(counts_all[None], self.assignments, net.n_out)
-        accuracy = float((ctx.task.predict(scores) == labels).float().mean())
-        return math.nan, accuracy
+                counts.append(diehl_cook_response(net, x, self.network).sum(0))
+            assignments.copy_(diehl_cook_assign(torch.cat(counts), data.labels.to(ctx.device),
+                                                net.n_out))
 
     def state_dict(self) -> dict[str, Any]:
-        """Thresholds, label assignments and update counts."""
-        return {"theta": self.theta.clone(), "assignments": self.assignments.clone(),
-                "updates": self.updates, "synapse_updates": self.synapse_updates}
+        """Update counts (thresholds and assignments are buffers of the network)."""
+        return {"updates": self.updates, "synapse_updates": self.synapse_updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (after :meth:`prepare`)."""
         if not state:
             return
-        self.theta = state["theta"].to(self.theta.device, self.theta.dtype)
-        self.assignments = state["assignments"].to(self.assignments.device)
+        if set(state) != {"updates", "synapse_updates"}:
+            raise ValueError("STDP state must have keys ['synapse_updates', 'updates'], got "
+                             f"{sorted(state)}")
         self.updates, self.synapse_updates = state["updates"], state["synapse_updates"]
 
     def summary_metrics(self) -> dict[str, float]:
@@ -426,10 +445,26 @@ class STDP(LearningRule):
 
     def _layer(self, net: Network) -> SpikingLayer:
         hidden = net.spiking_layers
-        if len(hidden) != 1 or hidden[0] is not net.layers[0] or hidden[0].recurrent:
+        if len(hidden) != 1 or hidden[0] is not net.layers[0] or (
+                hidden[0].recurrent and not isinstance(hidden[0].neuron, DiehlCookNeuron)):
             raise ValueError(
                 "STDP (Diehl & Cook) trains one feed-forward excitatory layer; got spiking layers "
                 f"{[(m.n_out, m.recurrent) for m in hidden]} (size, recurrent); use --hidden N "
                 "with a single size and no recurrence"
             )
         return hidden[0]
+
+
+def _carries_model(net: Network) -> bool:
+    buffers = dict(net.named_buffers())
+    return ("assignments" in buffers and "layers.0.theta" in buffers
+            and isinstance(net.layers[0].neuron, DiehlCookNeuron))
+
+
+def _model(net: Network) -> tuple[Tensor, Tensor]:
+    """The Diehl & Cook buffers ``(theta, assignments)`` of a network :meth:`STDP.prepare` made."""
+    if not _carries_model(net):
+        raise ValueError("the network carries no Diehl & Cook thresholds and assignments; call "
+                         "STDP.prepare(net) first")
+    buffers = dict(net.named_buffers())
+    return buffers["layers.0.theta"], buffers["assignments"]

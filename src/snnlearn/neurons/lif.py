@@ -63,8 +63,8 @@ class LIFParams:
         surrogate: pseudo-derivative of the spike nonlinearity.
 
     Raises:
-        ValueError: a non-positive or non-finite time constant, ``v_th <= v_reset``, a negative
-            ``t_ref`` or an unknown ``reset``.
+        ValueError: a non-positive or non-finite time constant, ``r = 0``, ``v_th <= v_reset``,
+            a negative ``t_ref`` or an unknown ``reset``.
 
     Example:
         >>> LIFParams(tau_mem=10e-3, reset="hard").reset
@@ -89,6 +89,9 @@ class LIFParams:
             check_positive_time(name, "tau_syn", self.tau_syn)
         for attr in ("v_th", "v_leak", "v_reset", "r", "t_ref"):
             check_finite(name, attr, getattr(self, attr))
+        if self.r == 0:
+            raise ValueError(f"{name}.r must be non-zero (r = 0 makes the neuron deaf to its "
+                             "input), got 0")
         if self.v_th <= self.v_reset:
             raise ValueError(
                 f"{name}.v_th must be > v_reset, got v_th={self.v_th!r}, v_reset={self.v_reset!r}"

@@ -1,15 +1,23 @@
-"""The self-contained HTML report of a method comparison (tables and inline SVG charts)."""
+"""The self-contained HTML report of a method comparison: the table, and its figures as inline
+SVG (drawn with matplotlib; without it the page says how to install it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from snnlearn.plot.svg import line_chart, scatter_chart
+from snnlearn.plot.comparison import accuracy_bars, accuracy_vs_activity
+from snnlearn.plot.curves import curve_chart
+from snnlearn.plot.figure import INSTALL_HINT
+from snnlearn.plot.run_page import PAGE_STYLE
 
-__all__ = ["COLUMNS", "comparison_markdown", "comparison_html"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["COLUMNS", "comparison_markdown", "seed_groups", "comparison_figures",
+           "comparison_html"]
 
 COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("test_accuracy", "test accuracy", "{:.1%}"),
@@ -29,6 +37,17 @@ def _cells(run: Mapping[str, Any]) -> list[str]:
     return [fmt.format(run[key]) if run.get(key) is not None else "—" for key, _, fmt in COLUMNS]
 
 
+def _names(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each record's row name: its ``label`` if it has one, else its rule, with its seed where
+    the rule has several records."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[str(r["rule"])] = counts.get(str(r["rule"]), 0) + 1
+    return [str(r["label"]) if "label" in r
+            else f"{r['rule']} (seed {r['seed']})" if counts[str(r["rule"])] > 1 and "seed" in r
+            else str(r["rule"]) for r in runs]
+
+
 def comparison_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table: one row per rule, the columns of :data:`COLUMNS`.
 
@@ -40,50 +59,91 @@ def comparison_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:
     """
     head = "| rule | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     rule = "|---" * (len(COLUMNS) + 1) + "|"
-    rows = [f"| {r['rule']} | " + " | ".join(_cells(r)) + " |" for r in runs]
+    rows = [f"| {name} | " + " | ".join(_cells(r)) + " |"
+            for name, r in zip(_names(runs), runs, strict=True)]
     return "\n".join([f"# Comparison on `{task}`", "", head, rule, *rows])
 
 
-def comparison_html(task: str, runs: Sequence[Mapping[str, Any]], *,
-                    figures: Mapping[str, Sequence[str]] | None = None) -> str:
-    """The report page: the table, learning curves and the accuracy-vs-spikes trade-off.
+def seed_groups(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """The finished records of each rule (several records of one rule: its seeds), in order.
 
-    ``figures`` adds a section per rule with its SVG charts (e.g. the spike raster and
-    membrane traces of a test sample, see :mod:`snnlearn.plot.raster`) and a link to the run's
-    own page ``<rule>/plots/index.html`` (written by ``snnlearn plot``).
+    Example:
+        >>> groups = seed_groups([{"rule": "a", "seed": 0}, {"rule": "b", "error": "x"},
+        ...                       {"rule": "a", "seed": 1}])
+        >>> {rule: [r["seed"] for r in records] for rule, records in groups.items()}
+        {'a': [0, 1]}
     """
-    ok = [r for r in runs if not r.get("error")]
-    val = {r["rule"]: [(c["epoch"], c["val_accuracy"]) for c in r.get("curve", [])
-                       if c.get("val_accuracy") is not None] for r in ok}
-    loss = {r["rule"]: [(c["epoch"], c["train_loss"]) for c in r.get("curve", [])] for r in ok}
-    trade = {r["rule"]: [(r["spikes_per_sample"], r["test_accuracy"])] for r in ok}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in runs:
+        if not r.get("error"):
+            groups.setdefault(str(r["rule"]), []).append(r)
+    return groups
+
+
+def comparison_figures(runs: Sequence[Mapping[str, Any]]) -> dict[str, Figure]:
+    """The comparison's figures, each rule drawn as the mean ± sd over its seeds' records.
+
+    Returns:
+        ``{"val_accuracy": ..., "loss": ..., "test_accuracy": ..., "activity": ...}``:
+        validation accuracy (%) and training loss per epoch, test accuracy (%) per rule as bars,
+        and test accuracy against spikes per sample.
+
+    Raises:
+        PlotDependencyError: matplotlib is not installed.
+    """
+    groups = seed_groups(runs)
+
+    def curves(key: str) -> dict[str, list[list[tuple[float, float]]]]:
+        return {rule: [[(float(c["epoch"]), float(c[key])) for c in r.get("curve", [])
+                        if isinstance(c.get(key), (int, float))] for r in records]
+                for rule, records in groups.items()}
+
+    return {
+        "val_accuracy": curve_chart(curves("val_accuracy"), title="Validation accuracy",
+                                    ylabel="validation accuracy (%)", percent=True),
+        "loss": curve_chart(curves("train_loss"), title="Training loss", ylabel="loss"),
+        "test_accuracy": accuracy_bars({rule: [float(r["test_accuracy"]) for r in records]
+                                        for rule, records in groups.items()}),
+        "activity": accuracy_vs_activity({
+            rule: [(float(r["spikes_per_sample"]), float(r["test_accuracy"])) for r in records]
+            for rule, records in groups.items()}),
+    }
+
+
+def comparison_html(task: str, runs: Sequence[Mapping[str, Any]], *,
+                    charts: Sequence[str] | None = None,
+                    figures: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The report page: the table, then the comparison's charts and a section per rule.
+
+    Args:
+        task: the task id.
+        runs: the comparison's records (``comparison.json``'s ``runs``).
+        charts: inline ``<svg>`` charts of the whole comparison (see
+            :func:`comparison_figures`); ``None`` (matplotlib missing) shows one line saying how
+            to install it.
+        figures: rule -> its inline ``<svg>`` charts (e.g. the spike raster of a test sample),
+            each section linking to the run's own page ``<rule>/plots/index.html``.
+    """
     header = "".join(f"<th>{escape(h)}</th>" for _, h, _ in COLUMNS)
     body = "".join(
-        f"<tr><td>{escape(str(r['rule']))}</td>"
-        + "".join(f"<td>{escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in runs
+        f"<tr><td>{escape(name)}</td>"
+        + "".join(f"<td>{escape(c)}</td>" for c in _cells(r)) + "</tr>"
+        for name, r in zip(_names(runs), runs, strict=True)
     )
-    charts = [
-        line_chart(val, title="Validation accuracy", xlabel="epoch", ylabel="accuracy"),
-        line_chart(loss, title="Training loss", xlabel="epoch", ylabel="loss"),
-        scatter_chart(trade, title="Accuracy vs activity", xlabel="spikes per sample",
-                      ylabel="test accuracy"),
-    ]
-    style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}"
-             ".charts{display:flex;flex-wrap:wrap}.charts svg{margin:8px}")
+    shown = (f"<div class='charts'>{''.join(f'<div>{c}</div>' for c in charts)}</div>"
+             if charts is not None else f"<p class='hint'>{escape(INSTALL_HINT)}</p>")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snnlearn comparison: "
-        f"{escape(task)}</title><style>{style}</style></head><body>"
+        f"{escape(task)}</title><style>{PAGE_STYLE}</style></head><body>"
         f"<h1>Learning rules on <code>{escape(task)}</code></h1>"
         f"<table><tr><th>rule</th>{header}</tr>{body}</table>"
-        f"<div class='charts'>{''.join(charts)}</div>{_per_rule(figures or {})}</body></html>"
+        f"{shown}{_per_rule(figures or {})}</body></html>"
     )
 
 
 def _per_rule(figures: Mapping[str, Sequence[str]]) -> str:
     return "".join(
         f"<h2>{escape(rule)} <small><a href='{escape(quote(rule))}/plots/index.html'>run page"
-        f"</a></small></h2><div class='charts'>{''.join(svgs)}</div>"
+        f"</a></small></h2><div class='charts'>{''.join(f'<div>{s}</div>' for s in svgs)}</div>"
         for rule, svgs in figures.items()
     )

@@ -1,5 +1,5 @@
-"""The HTML page of one run (``snnlearn plot RUN_DIR``): training curves, a spike raster,
-membrane traces and per-layer firing rates, as inline SVG; pure (the caller writes the files).
+"""The HTML page of one run (``snnlearn plot RUN_DIR``): its summary table and sections of
+inline SVG figures; pure (the caller draws the figures and writes the files).
 """
 
 from __future__ import annotations
@@ -8,66 +8,21 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from snnlearn.plot.svg import line_chart
-
-__all__ = ["training_curves", "firing_rate_chart", "run_page_html", "PAGE_STYLE"]
+__all__ = ["run_page_html", "PAGE_STYLE"]
 
 PAGE_STYLE = ("body{font-family:sans-serif;margin:2em;color:#222}"
               "table{border-collapse:collapse;margin-bottom:1em}"
               "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-              "td:first-child,th:first-child{text-align:left}"
+              "td:first-child,th:first-child{text-align:left;white-space:nowrap}"
               ".charts{display:flex;flex-wrap:wrap}.charts>div{margin:8px}"
-              ".charts svg{display:block}h2{margin-top:1.5em}")
+              ".charts svg{display:block;max-width:100%;height:auto}h2{margin-top:1.5em}"
+              ".hint{color:#a00}")
 """The CSS of the run page and of the comparison report."""
 
 
-def training_curves(history: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Loss and accuracy per epoch from ``metrics.jsonl`` records, as SVG charts.
-
-    Returns:
-        ``{"loss": svg, "accuracy": svg}``; the accuracy chart has a training series and a
-        validation series (epochs without validation are skipped).
-
-    Example:
-        >>> charts = training_curves([{"epoch": 1, "train_loss": 0.7, "train_accuracy": 0.5,
-        ...     "val_accuracy": 0.6}, {"epoch": 2, "train_loss": 0.4, "train_accuracy": 0.8,
-        ...     "val_accuracy": None}])
-        >>> sorted(charts), charts["loss"].count("<polyline")
-        (['accuracy', 'loss'], 1)
-    """
-    def points(key: str) -> list[tuple[float, float]]:
-        return [(float(r["epoch"]), float(r[key])) for r in history
-                if isinstance(r.get(key), (int, float))]
-
-    return {
-        "loss": line_chart({"train": points("train_loss")}, title="Training loss",
-                           xlabel="epoch", ylabel="loss"),
-        "accuracy": line_chart({"train": points("train_accuracy"),
-                                "validation": points("val_accuracy")},
-                               title="Accuracy", xlabel="epoch", ylabel="accuracy"),
-    }
-
-
-def firing_rate_chart(rates: Mapping[str, Sequence[float]]) -> str:
-    """Each layer's per-neuron firing rates (Hz), sorted from high to low, one line per layer.
-
-    The x axis is the neuron's rank as a fraction of its layer (0 = the most active), so layers
-    of different sizes share one chart; a flat line at 0 on the right shows silent neurons.
-
-    Example:
-        >>> firing_rate_chart({"hidden 1": [10.0, 0.0, 5.0]}).count("<polyline")
-        1
-    """
-    series = {}
-    for name, values in rates.items():
-        ranked = sorted((float(r) for r in values), reverse=True)
-        n = len(ranked)
-        series[name] = [(k / max(n - 1, 1), r) for k, r in enumerate(ranked)]
-    return line_chart(series, title="Firing rates per neuron", xlabel="neuron rank (fraction)",
-                      ylabel="rate (Hz)")
-
-
-def _cell(value: Any) -> str:
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, float) and "accuracy" in key and 0.0 <= value <= 1.0:
+        return f"{100 * value:.1f}%"  # accuracies in percent, as in the figures
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -90,7 +45,7 @@ def run_page_html(
         >>> "run &lt;1&gt;" in html and html.count("<svg") == 1
         True
     """
-    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(_cell(v))}</td></tr>"
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(_cell(str(k), v))}</td></tr>"
                    for k, v in summary.items())
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snnlearn run: "
              f"{escape(title)}</title><style>{PAGE_STYLE}</style></head><body>",

@@ -1,4 +1,4 @@
-"""The energy/performance trade-off of an activity-regulariser sweep: a chart and a table.
+"""The energy/performance trade-off of an activity-regulariser sweep: a figure and a table.
 
 Each run of the sweep is one point ``(spikes per sample, test accuracy)``; the runs of one rule
 are joined in order of increasing spikes and each point is labelled with its regulariser
@@ -8,9 +8,12 @@ strength ``activity_reg``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from snnlearn.plot.svg import line_chart
+from snnlearn.plot.figure import colours, drawing, percent_axis
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["tradeoff_chart", "tradeoff_markdown"]
 
@@ -20,38 +23,52 @@ def _ok(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def tradeoff_chart(runs: Sequence[Mapping[str, Any]], *, title: str = "Accuracy vs activity "
-                   "(activity-regulariser sweep)") -> str:
-    """An SVG chart of test accuracy against spikes per sample, one marker per finished run.
+                   "(activity-regulariser sweep)") -> Figure:
+    """Test accuracy (%) against spikes per sample, one marker per finished run.
 
     Args:
         runs: records with ``rule``, ``activity_reg``, ``spikes_per_sample`` and
             ``test_accuracy`` (failed runs, which have an ``error``, are skipped).
-        title: the chart's title.
+        title: the figure's title.
 
     Returns:
-        A self-contained ``<svg>`` string with one ``<circle>`` per finished run.
+        A matplotlib figure: per rule, one line through its runs (markers at the runs), each
+        marker annotated ``reg=<strength>``.
 
     Example:
-        >>> svg = tradeoff_chart([
+        >>> fig = tradeoff_chart([
         ...     {"rule": "bptt", "activity_reg": 0.0, "spikes_per_sample": 90.0,
         ...      "test_accuracy": 0.9},
         ...     {"rule": "bptt", "activity_reg": 0.1, "spikes_per_sample": 20.0,
         ...      "test_accuracy": 0.8}])
-        >>> svg.count("<circle"), "reg=0.1" in svg
-        (2, True)
+        >>> ax = fig.axes[0]
+        >>> ax.lines[0].get_xydata().tolist(), [t.get_text() for t in ax.texts][:2]
+        ([[20.0, 80.0], [90.0, 90.0]], ['reg=0.1', 'reg=0'])
     """
-    ok = _ok(runs)
-    lines: dict[str, list[tuple[float, float]]] = {}
-    for r in ok:
-        lines.setdefault(str(r["rule"]), []).append(
-            (float(r["spikes_per_sample"]), float(r["test_accuracy"])))
-    # a polyline per rule through its runs (in order of spikes), then one single-point series
-    # per run, which line_chart draws as a marker with its own legend entry
-    series = {rule: sorted(pts) for rule, pts in lines.items() if len(pts) > 1}
-    for r in ok:
-        label = f"{r['rule']} reg={float(r['activity_reg']):g}"
-        series[label] = [(float(r["spikes_per_sample"]), float(r["test_accuracy"]))]
-    return line_chart(series, title=title, xlabel="spikes per sample", ylabel="test accuracy")
+    by_rule: dict[str, list[tuple[float, float, float]]] = {}
+    for r in _ok(runs):
+        by_rule.setdefault(str(r["rule"]), []).append(
+            (float(r["spikes_per_sample"]), 100 * float(r["test_accuracy"]),
+             float(r["activity_reg"])))
+    with drawing() as fig:
+        ax = fig.subplots()
+        ys, right = [], 0.0
+        for (rule, pts), colour in zip(by_rule.items(), colours(len(by_rule)), strict=True):
+            ordered = sorted(pts)
+            ax.plot([p[0] for p in ordered], [p[1] for p in ordered], marker="o", color=colour,
+                    label=rule)
+            for k, (x, y, reg) in enumerate(ordered):  # neighbours above and below
+                ax.annotate(f"reg={reg:g}", (x, y), textcoords="offset points",
+                            xytext=(4, 5) if k % 2 == 0 else (4, -11), fontsize=7)
+            ys += [p[1] for p in pts]
+            right = max(right, *(p[0] for p in pts))
+        ax.set_xlim(0.0, 1.15 * right if right > 0 else 1.0)
+        ax.set_xlabel("spikes per sample")
+        percent_axis(ax, ys, label="test accuracy (%)")
+        if by_rule:
+            ax.legend(loc="best", fontsize=7)
+        ax.set_title(title)
+    return fig
 
 
 def tradeoff_markdown(task: str, runs: Sequence[Mapping[str, Any]]) -> str:

@@ -4,6 +4,9 @@
   ``~/data``.
 - Locating a file among candidate paths, with an error that lists every path tried.
 - Carving a validation split out of a training split, deterministically from a seed.
+- Sanity checks a loader runs before training on a file: :func:`check_nonempty` (no empty
+  split), :func:`check_not_silent` (not every sample silent) and :func:`count_dropped` (events
+  past the window, for a summary or an error).
 - Binning events to a time grid: an event at time ``t`` falls into step ``k = floor(t / dt)``
   (the interval ``[k dt, (k + 1) dt)``), computed in float64; events with ``k >= n_steps`` are
   dropped. Binned events are stored as flat ids ``k * n_channels + channel`` and turned into
@@ -174,3 +177,36 @@ def n_val_of(owner: str, n_train: int, val_fraction: float, path: Path) -> int:
             f"validation split of {n_val} (val_fraction={val_fraction}) and keep one to train on"
         )
     return n_val
+
+
+def check_nonempty(owner: str, what: str, n: int, path: Path) -> int:
+    """Return ``n`` if it is at least 1, else raise ``ValueError``: a file with no samples.
+
+    A split with no samples would train on nothing or score a meaningless 0 %.
+    """
+    if n < 1:
+        raise ValueError(
+            f"{owner}: {str(path)!r} holds no {what} (0 samples); an empty split can neither be "
+            "trained on nor scored: replace the file with the full data set"
+        )
+    return n
+
+
+def check_not_silent(owner: str, split: str, counts: np.ndarray | Tensor, path: Path) -> None:
+    """Raise ``ValueError`` if every sample of a split has no event (``counts`` per sample).
+
+    ``counts`` are the events each sample keeps after binning; a split whose samples are all
+    silent holds no information (wrong time units, or every event past the window).
+    """
+    counts = np.asarray(counts)
+    if counts.size and int(counts.max()) == 0:
+        raise ValueError(
+            f"{owner}: every one of the {counts.size} {split} samples in {str(path)!r} is silent "
+            "(no event inside the time window); check the file's time unit and the window"
+        )
+
+
+def count_dropped(times: np.ndarray, window: float) -> tuple[int, int]:
+    """``(dropped, total)``: how many event ``times`` fall at or past ``window`` (same unit)."""
+    times = np.asarray(times, dtype=np.float64)
+    return int((times >= window).sum()), int(times.size)

@@ -17,8 +17,10 @@ IDX format (LeCun et al.): a big-endian header, then the values in row-major ord
 so the images' magic number is ``0x00000803`` (2051: bytes, 3 dimensions) and the labels'
 ``0x00000801`` (2049). Every file is checked: the magic number, the sizes (images
 ``[N, 28, 28]``, labels ``[N]`` with the same ``N``, labels in ``0 .. 9``) and the length (a
-truncated file, or one with bytes past the data, is rejected); an error names the file and what
-was expected.
+truncated file, or one with bytes past the data, is rejected), headers first, so that no data is
+read or decompressed before the sizes are known to agree (a gzip stream is decoded only up to the
+length its header declares, at most :data:`IDX_MAX_BYTES`); a file with no images is refused. An
+error names the file and what was expected.
 
 Pixels ``0 .. 255`` are kept as uint8 raw inputs ``[N, 784]`` and scaled to ``p = pixel / 255``
 when encoded, as in :mod:`snnlearn.tasks.digits`:
@@ -44,7 +46,7 @@ import numbers
 import os
 import zlib
 from pathlib import Path
-from typing import Literal, get_args
+from typing import BinaryIO, Literal, get_args
 
 import numpy as np
 import torch
@@ -53,10 +55,17 @@ from torch import Tensor
 from snnlearn.losses import max_membrane_cross_entropy
 from snnlearn.neurons import LIFParams, LIParams
 from snnlearn.tasks._images import check_image_coding, encode_intensities
-from snnlearn.tasks._ondisk import carve_validation, check_seed, data_root, find_file
+from snnlearn.tasks._ondisk import (
+    carve_validation,
+    check_nonempty,
+    check_seed,
+    data_root,
+    find_file,
+)
 from snnlearn.tasks.base import SPLITS, Split, Task, TaskData, TaskDefaults
 
-__all__ = ["MNIST", "MNISTCoding", "read_idx", "IMAGES_MAGIC", "LABELS_MAGIC"]
+__all__ = ["MNIST", "MNISTCoding", "read_idx", "read_idx_header", "IMAGES_MAGIC", "LABELS_MAGIC",
+           "IDX_MAX_BYTES"]
 
 MNISTCoding = Literal["rate", "latency"]
 IMAGES_MAGIC = 0x00000803
@@ -71,22 +80,87 @@ _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 _SIDE = 28
 
 
-def read_idx(path: str | os.PathLike[str], *, magic: int | None = None) -> np.ndarray:
+IDX_MAX_BYTES = 2**31
+"""The largest data an IDX file may claim in its header (2 GiB; MNIST's training images are
+47 MB). A larger claim is refused before anything is allocated or decompressed."""
+
+
+def _open_idx(path: Path, where: str) -> BinaryIO:
+    """``path`` opened for reading, through a gzip decoder if it starts with the gzip magic."""
+    try:
+        with path.open("rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        return gzip.open(path, "rb") if gzipped else path.open("rb")  # type: ignore[return-value]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where} does not exist") from None
+    except OSError as err:
+        raise ValueError(f"{where} cannot be read ({err.strerror or err})") from None
+
+
+def _read(f: BinaryIO, n: int, where: str) -> bytes:
+    """At most ``n`` bytes of ``f`` (a bounded read: a gzip stream is decoded no further)."""
+    try:
+        return f.read(n)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"{where} is a corrupt or truncated gzip file ({err})") from None
+
+
+def _idx_header(f: BinaryIO, where: str, magic: int | None) -> tuple[tuple[int, ...], np.dtype]:
+    head = _read(f, 4, where)
+    if len(head) < 4:
+        raise ValueError(f"{where} is truncated: {len(head)} bytes, shorter than the 4-byte "
+                         f"IDX magic number")
+    found = int.from_bytes(head, "big")
+    if magic is not None and found != magic:
+        raise ValueError(f"{where} has magic number 0x{found:08X}, expected 0x{magic:08X}; "
+                         "is it the right file (images vs labels), and not corrupt?")
+    if head[:2] != b"\x00\x00" or head[2] not in _IDX_TYPES or head[3] == 0:
+        raise ValueError(f"{where} has magic number 0x{found:08X}, not a valid IDX header "
+                         "(expected 0x0000, a type code 0x08-0x0E and at least one dimension)")
+    ndim, dtype = head[3], np.dtype(_IDX_TYPES[head[2]])
+    sizes = _read(f, 4 * ndim, where)
+    if len(sizes) < 4 * ndim:
+        raise ValueError(f"{where} is truncated inside its header: {4 + len(sizes)} bytes, "
+                         f"expected {4 + 4 * ndim} for {ndim} dimensions")
+    return tuple(int.from_bytes(sizes[4 * i:4 * i + 4], "big") for i in range(ndim)), dtype
+
+
+def read_idx_header(path: str | os.PathLike[str], *,
+                    magic: int | None = None) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and element type an IDX file's header declares; reads the header only.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: as :func:`read_idx`, for the header.
+    """
+    path = Path(path)
+    where = f"IDX file {str(path)!r}"
+    with _open_idx(path, where) as f:
+        return _idx_header(f, where, magic)
+
+
+def read_idx(path: str | os.PathLike[str], *, magic: int | None = None,
+             max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:
     """Read an IDX file (plain or gzipped, told apart by content) into a NumPy array.
+
+    The header is read and checked first; the data is then read (and decompressed) only up to
+    the length the header declares, so neither a lying header nor a gzip bomb allocates more
+    than ``max_bytes``.
 
     Args:
         path: the file.
         magic: the magic number the file must start with (e.g. :data:`IMAGES_MAGIC`); ``None``
             accepts any valid IDX header.
+        max_bytes: the most data bytes the header may declare (default :data:`IDX_MAX_BYTES`).
 
     Returns:
         An array of the header's shape and element type (native byte order).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: a corrupt gzip stream, a wrong or invalid magic number, or a data length that
-            does not match the header (truncated or with trailing bytes); the message names the
-            file and what was expected.
+        ValueError: a corrupt gzip stream, a wrong or invalid magic number, a header declaring
+            more than ``max_bytes``, or a data length that does not match the header (truncated
+            or with trailing bytes); the message names the file and what was expected.
 
     Example:
         >>> import os, tempfile
@@ -98,39 +172,29 @@ def read_idx(path: str | os.PathLike[str], *, magic: int | None = None) -> np.nd
     """
     path = Path(path)
     where = f"IDX file {str(path)!r}"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{where} does not exist") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise ValueError(f"{where} is a corrupt or truncated gzip file ({err})") from None
-    if len(raw) < 4:
-        raise ValueError(f"{where} is truncated: {len(raw)} bytes, shorter than the 4-byte "
-                         f"IDX magic number")
-    found = int.from_bytes(raw[:4], "big")
-    if magic is not None and found != magic:
-        raise ValueError(f"{where} has magic number 0x{found:08X}, expected 0x{magic:08X}; "
-                         "is it the right file (images vs labels), and not corrupt?")
-    if raw[:2] != b"\x00\x00" or raw[2] not in _IDX_TYPES or raw[3] == 0:
-        raise ValueError(f"{where} has magic number 0x{found:08X}, not a valid IDX header "
-                         "(expected 0x0000, a type code 0x08-0x0E and at least one dimension)")
-    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{where} is truncated inside its header: {len(raw)} bytes, expected "
-                         f"{header} for {ndim} dimensions")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = math.prod(shape) * dtype.itemsize
-    got = len(raw) - header
+    with _open_idx(path, where) as f:
+        shape, dtype = _idx_header(f, where, magic)
+        expected = math.prod(shape) * dtype.itemsize
+        if expected > max_bytes:
+            raise ValueError(
+                f"{where} declares shape {shape}, {expected / 2**20:.0f} MiB of data, more than "
+                f"the {max_bytes / 2**20:.0f} MiB a file may hold here; it is corrupt or not an "
+                "IDX file of this data set"
+            )
+        header = 4 + 4 * len(shape)
+        if isinstance(f, gzip.GzipFile):
+            raw = _read(f, expected + 1, where)
+            got, more = len(raw), ""
+            if got > expected:
+                more = " or more"
+        else:
+            got, more = os.fstat(f.fileno()).st_size - header, ""
+            raw = _read(f, expected, where) if got == expected else b""
     if got != expected:
         state = "truncated" if got < expected else "longer than its header says"
         raise ValueError(f"{where} is {state}: shape {shape} needs {expected} data bytes, "
-                         f"found {got}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(
-        dtype.newbyteorder("="))
+                         f"found {got}{more}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 class MNIST(Task):
@@ -196,16 +260,20 @@ class MNIST(Task):
 
     def _read_pair(self, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray]:
         images_path, labels_path = self.files[images_name], self.files[labels_name]
-        images = read_idx(images_path, magic=IMAGES_MAGIC)
-        labels = read_idx(labels_path, magic=LABELS_MAGIC)
-        if images.shape[1:] != (_SIDE, _SIDE):
+        # both headers first: sizes are checked before any data is read or decompressed
+        image_shape, _ = read_idx_header(images_path, magic=IMAGES_MAGIC)
+        label_shape, _ = read_idx_header(labels_path, magic=LABELS_MAGIC)
+        if image_shape[1:] != (_SIDE, _SIDE):
             raise ValueError(f"MNIST images {str(images_path)!r} must be {_SIDE} x {_SIDE}, got "
-                             f"{images.shape[1]} x {images.shape[2]}")
-        if images.shape[0] != labels.shape[0]:
+                             f"{image_shape[1]} x {image_shape[2]}")
+        if image_shape[0] != label_shape[0]:
             raise ValueError(
                 f"MNIST files {str(images_path)!r} and {str(labels_path)!r} disagree: "
-                f"{images.shape[0]} images but {labels.shape[0]} labels"
+                f"{image_shape[0]} images but {label_shape[0]} labels"
             )
+        check_nonempty("MNIST", "images", image_shape[0], images_path)
+        images = read_idx(images_path, magic=IMAGES_MAGIC)
+        labels = read_idx(labels_path, magic=LABELS_MAGIC)
         if labels.size and labels.max() >= self.n_out:
             bad = int(np.flatnonzero(labels >= self.n_out)[0])
             raise ValueError(f"MNIST labels {str(labels_path)!r}: label {int(labels[bad])} of "
