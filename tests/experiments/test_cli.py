@@ -26,8 +26,8 @@ def _one_line(err: str) -> str:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: digits, mnist, randman, shd, "
-                                 "ssc, yinyang, tonic:<NAME>"),
+    (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: autoencoder, digits, mnist, "
+                                 "randman, shd, spike_pattern, ssc, yinyang, tonic:<NAME>"),
     (["train", "--task", "yinyang", "--rule", "sgd"], "unknown rule 'sgd'; valid rules: bptt"),
     (["train", "--task", "yinyang", "--neuron", "qif"], "unknown neuron 'qif'; valid neurons: "),
     (["train", "--task", "yinyang", "--neuron", "hh"], "neuron 'hh' takes inputs in physical "),
@@ -113,8 +113,8 @@ def test_python_dash_m_is_the_cli() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert _one_line(done.stderr) == (
-        "snnlearn: error: unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, "
-        "yinyang, tonic:<NAME>")
+        "snnlearn: error: unknown task 'foo'; valid tasks: autoencoder, digits, mnist, randman, "
+        "shd, spike_pattern, ssc, yinyang, tonic:<NAME>")
 
 
 def test_task_without_its_data_on_disk_fails_with_one_line(

@@ -12,7 +12,8 @@ RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", 
 
 
 def test_registries_are_explicit_and_read_only() -> None:
-    assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist"}
+    assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist",
+                                   "spike_pattern", "autoencoder"}
     assert set(registry.RULES) == set(RULE_IDS)
     assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams,
                                       "izhikevich": IzhikevichParams, "hh": HHParams}
@@ -33,7 +34,8 @@ def test_make_rule() -> None:
 
 
 def test_make_task_unknown_lists_choices() -> None:
-    match = r"unknown task 'foo'; valid tasks: digits, mnist, randman, shd, ssc, yinyang, tonic:"
+    match = (r"unknown task 'foo'; valid tasks: autoencoder, digits, mnist, randman, shd, "
+             r"spike_pattern, ssc, yinyang, tonic:")
     with pytest.raises(ValueError, match=match):
         registry.make_task("foo")
 

@@ -49,6 +49,8 @@ TASKS: Mapping[str, TaskFactory] = MappingProxyType({
     "shd": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="shd"),
     "ssc": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="ssc"),
     "mnist": _Task("snnlearn.tasks.mnist", "MNIST"),
+    "spike_pattern": _Task("snnlearn.tasks.spike_pattern", "SpikePattern"),
+    "autoencoder": _Task("snnlearn.tasks.autoencoder", "AutoEncoder"),
 })
 """Task id -> factory building the task with its default settings.
 
