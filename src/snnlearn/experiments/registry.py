@@ -101,6 +101,7 @@ RULES: Mapping[str, Callable[..., LearningRule]] = MappingProxyType({
     "meta_plasticity": _Rule("snnlearn.learning.meta_plasticity", "MetaPlasticity"),
     "rstdp": _Rule("snnlearn.learning.rstdp", "RSTDP"),
     "eqprop": _Rule("snnlearn.learning.eqprop", "EqProp"),
+    "maml": _Rule("snnlearn.learning.maml", "MAML"),
     "error_triggered": _error_triggered,
 })
 """Learning-rule id -> the rule's class (imported when first used), built with keyword options."""
