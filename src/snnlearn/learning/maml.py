@@ -67,7 +67,7 @@ from snnlearn.simulate import unroll
 from snnlearn.tasks.base import Task, TaskData
 from snnlearn.tasks.episodes import sample_episodes
 
-__all__ = ["MAML", "class_subset", "adapt"]
+__all__ = ["MAML", "class_subset", "rotated_classes", "adapt"]
 
 Params = dict[str, Tensor]
 
@@ -103,6 +103,33 @@ def class_subset(data: TaskData, first: int, stop: int) -> TaskData:
     """
     keep = (data.labels >= first) & (data.labels < stop)
     return TaskData(data.inputs[keep], data.labels[keep] - first)
+
+
+def rotated_classes(data: TaskData, shape: tuple[int, ...] | None) -> TaskData:
+    """``data`` plus its images rotated by 90, 180 and 270 degrees, each rotation new classes.
+
+    Class ``c`` rotated ``k`` quarter turns is class ``c + k C``. ``shape`` is the images'
+    ``(channels, H, W)`` with ``H == W``; each raw input must hold ``channels * H * W`` values.
+
+    Example:
+        >>> import torch
+        >>> d = rotated_classes(TaskData(torch.arange(4.0).view(1, 4), torch.tensor([0])),
+        ...                     (1, 2, 2))
+        >>> d.labels.tolist(), d.inputs[1].tolist()
+        ([0, 1, 2, 3], [1.0, 3.0, 0.0, 2.0])
+    """
+    n = len(data)
+    if shape is None or len(shape) != 3 or shape[1] != shape[2] or \
+            data.inputs[0].numel() != shape[0] * shape[1] * shape[2]:
+        raise ValueError(f"rotations need a task of square images (C, H, H) whose raw inputs "
+                         f"hold C*H*H values; got image shape {shape} and raw inputs "
+                         f"{tuple(data.inputs.shape)}")
+    images = data.inputs.reshape(n, *shape)
+    n_classes = int(data.labels.max()) + 1
+    inputs = [torch.rot90(images, k, dims=(-2, -1)).reshape(data.inputs.shape)
+              for k in range(4)]
+    labels = [data.labels + k * n_classes for k in range(4)]
+    return TaskData(torch.cat(inputs), torch.cat(labels))
 
 
 def adapt(model: nn.Module, params: Params, loss_fn: Any, x: Tensor, labels: Tensor, *,
@@ -149,6 +176,8 @@ class MAML(LearningRule):
         n_eval_episodes: episodes of :meth:`evaluate` (>= 1).
         held_out_classes: the last ``held_out_classes`` classes are kept out of training and
             are the only classes of evaluation episodes (0: every class everywhere).
+        rotations: add the training classes rotated by 90, 180 and 270 degrees as new training
+            classes (Santoro et al. 2016's augmentation; needs a task with square images).
 
     Raises:
         ValueError: a value out of range.
@@ -174,7 +203,7 @@ class MAML(LearningRule):
                  inner_steps: int = 5, inner_steps_eval: int | None = None,
                  inner_lr: float = 0.5, first_order: bool = False, meta_batch: int = 4,
                  episodes_per_epoch: int = 64, n_eval_episodes: int = 100,
-                 held_out_classes: int = 0) -> None:
+                 held_out_classes: int = 0, rotations: bool = False) -> None:
         inner_steps_eval = inner_steps if inner_steps_eval is None else inner_steps_eval
         for name, value, low in (("n_way", n_way, 2), ("k_shot", k_shot, 1),
                                  ("n_query", n_query, 1), ("inner_steps", inner_steps, 1),
@@ -187,13 +216,15 @@ class MAML(LearningRule):
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if not (isinstance(inner_lr, (int, float)) and math.isfinite(inner_lr) and inner_lr > 0):
             raise ValueError(f"inner_lr must be a finite number > 0, got {inner_lr!r}")
-        if not isinstance(first_order, bool):
-            raise ValueError(f"first_order must be a bool, got {first_order!r}")
+        for name, flag in (("first_order", first_order), ("rotations", rotations)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be a bool, got {flag!r}")
         self.n_way, self.k_shot, self.n_query = n_way, k_shot, n_query
         self.inner_steps, self.inner_steps_eval = inner_steps, inner_steps_eval
         self.inner_lr, self.first_order = float(inner_lr), first_order
         self.meta_batch, self.episodes_per_epoch = meta_batch, episodes_per_epoch
         self.n_eval_episodes, self.held_out_classes = n_eval_episodes, held_out_classes
+        self.rotations = rotations
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Check that the readout has at least ``n_way`` units (no state to draw)."""
@@ -212,17 +243,19 @@ class MAML(LearningRule):
         raise RuntimeError("maml trains by episodes (fit_epoch) and has no per-batch update; "
                            "train it with snnlearn.experiments.run or call fit_epoch")
 
-    def _split(self, data: TaskData, *, training: bool) -> TaskData:
-        """The classes episodes of ``data`` draw from (see ``held_out_classes``)."""
+    def _split(self, data: TaskData, *, training: bool, task: Task | None = None) -> TaskData:
+        """The classes episodes of ``data`` draw from (``held_out_classes``, ``rotations``)."""
         n_classes = int(data.labels.max()) + 1
         held = self.held_out_classes
-        if held == 0:
-            return data
         if held >= n_classes:
             raise ValueError(f"held_out_classes={held} leaves no training class of the "
                              f"task's {n_classes}")
-        first, stop = (0, n_classes - held) if training else (n_classes - held, n_classes)
-        return class_subset(data, first, stop)
+        if held > 0:
+            first, stop = (0, n_classes - held) if training else (n_classes - held, n_classes)
+            data = class_subset(data, first, stop)
+        if training and self.rotations:
+            data = rotated_classes(data, None if task is None else task.spatial_shape)
+        return data
 
     def episode_loss(self, net: Network, task: Task, data: TaskData, *,
                      generator: torch.Generator, create_graph: bool, steps: int,
@@ -263,7 +296,7 @@ class MAML(LearningRule):
         Returns:
             Mean query loss and query accuracy after adaptation, over the epoch.
         """
-        data = self._split(ctx.data, training=True)
+        data = self._split(ctx.data, training=True, task=ctx.task)
         total, correct, count = 0.0, 0, 0
         for start in range(0, self.episodes_per_epoch, self.meta_batch):
             n = min(self.meta_batch, self.episodes_per_epoch - start)
