@@ -28,7 +28,8 @@ second, both by BPTT with surrogate gradients through the mixed network.
 
 Retraining (the remaining epochs): each layer keeps the ``keep`` operations of largest
 :math:`\alpha` (``mask``, summed with equal weight 1), every weight is drawn afresh, the optimizer
-state is reset, and the network found is trained on the whole training split by BPTT.
+state is reset, and the network found is trained on the whole training split by BPTT, with the
+run's learning-rate schedule restarted over the retraining epochs.
 
 Exact and approximated: first-order DARTS (the architecture gradient ignores how the weights
 depend on :math:`\alpha`); the gradients are BPTT's with surrogate spike derivatives.
@@ -298,6 +299,9 @@ class Darts(LearningRule):
                 layer.reset_parameters(generator=g)
             space.reset_weights(net, g)
             ctx.optimizer.state.clear()
+        if ctx.schedule is not None:  # retraining restarts the run's schedule
+            retrain, left = ctx.epoch - self.search_epochs, ctx.epochs - self.search_epochs
+            ctx.optimizer.param_groups[0]["lr"] = ctx.schedule(retrain, left)
         order = torch.randperm(len(data), generator=ctx.generator)
         for i in range(0, len(data), bs):
             index = order[i:i + bs]
