@@ -156,8 +156,8 @@ def test_meta_learning_beats_fine_tuning_from_the_start_on_unseen_digits(tmp_pat
     from snnlearn.experiments.runner import run
 
     options = {"n_way": 5, "held_out_classes": 5, "first_order": True, "inner_lr": 10.0,
-               "rotations": True, "episodes_per_epoch": 32, "n_eval_episodes": 40}
-    base = dict(task="digits", rule="maml", hidden=[64], rule_options=options)
+               "rotations": True, "episodes_per_epoch": 64, "n_eval_episodes": 60}
+    base = dict(task="digits", rule="maml", hidden=[128], rule_options=options)
     start = run(Config(epochs=1, lr=1e-12, out=str(tmp_path / "start"), **base))  # no meta step
-    meta = run(Config(epochs=6, out=str(tmp_path / "meta"), **base))
+    meta = run(Config(epochs=8, out=str(tmp_path / "meta"), **base))
     assert meta.summary["test_accuracy"] > start.summary["test_accuracy"] + 0.1
