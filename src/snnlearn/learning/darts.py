@@ -137,7 +137,8 @@ class Darts(LearningRule):
     """DARTS over input filters between spiking layers, then retraining of the found network.
 
     Args:
-        taus: candidate filter time constants (s, >= 0, distinct); 0 must be one of them.
+        taus: candidate filter time constants (s, >= 0, distinct); 0 must be one of them. A
+            string of comma-separated numbers (as given on the command line) or a sequence.
         search_epochs: epochs of bi-level search (>= 1); the rest retrain.
         arch_lr: Adam learning rate of ``alpha`` (> 0).
         keep: operations kept per layer after the search (1 .. ``len(taus)``).
@@ -162,8 +163,14 @@ class Darts(LearningRule):
     name = "darts"
     supports = Support(neurons=frozenset({"lif", "alif"}), recurrent=True, dale=False)
 
-    def __init__(self, *, taus: Sequence[float] = (0.0, 5e-3, 20e-3, 50e-3),
+    def __init__(self, *, taus: str | Sequence[float] = "0,0.005,0.02,0.05",
                  search_epochs: int = 5, arch_lr: float = 3e-3, keep: int = 1) -> None:
+        if isinstance(taus, str):
+            try:
+                taus = tuple(float(t) for t in taus.split(","))
+            except ValueError:
+                raise ValueError(f"taus must be comma-separated numbers (s), got "
+                                 f"{taus!r}") from None
         taus = tuple(taus)
         if (not taus or any(not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0
                             for t in taus) or len(set(taus)) != len(taus) or 0 not in taus):
