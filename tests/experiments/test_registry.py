@@ -6,8 +6,9 @@ from snnlearn.experiments import registry
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.neurons import ALIFParams, HHParams, IzhikevichParams, LIFParams, LIParams
 
-RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", "eventprop",
-            "evolution", "fa", "hebbian", "meta_plasticity", "rstdp", "stdp", "superspike")
+RULE_IDS = ("bptt", "conversion", "darts", "decolle", "dfa", "eprop", "eqprop", "error_triggered",
+            "eventprop", "evolution", "fa", "hebbian", "maml", "meta_plasticity", "rstdp", "stdp",
+            "superspike")
 """Every rule id of the design, each with its own file in ``learning/``."""
 
 

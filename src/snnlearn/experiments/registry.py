@@ -102,6 +102,9 @@ RULES: Mapping[str, Callable[..., LearningRule]] = MappingProxyType({
     "decolle": _Rule("snnlearn.learning.decolle", "DECOLLE"),
     "meta_plasticity": _Rule("snnlearn.learning.meta_plasticity", "MetaPlasticity"),
     "rstdp": _Rule("snnlearn.learning.rstdp", "RSTDP"),
+    "eqprop": _Rule("snnlearn.learning.eqprop", "EqProp"),
+    "maml": _Rule("snnlearn.learning.maml", "MAML"),
+    "darts": _Rule("snnlearn.learning.darts", "Darts"),
     "error_triggered": _error_triggered,
 })
 """Learning-rule id -> the rule's class (imported when first used), built with keyword options."""

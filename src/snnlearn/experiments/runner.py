@@ -512,7 +512,8 @@ class _Session:
         ctx = EpochContext(
             task=task, data=data, epoch=epoch, epochs=cfg.epochs,
             batch_size=self.rule.minibatch_size(cfg.batch_size),
-            generator=g, optimizer=self.optimizer, lr=lr, device=device)
+            generator=g, optimizer=self.optimizer, lr=lr, device=device,
+            schedule=lambda e, n: epoch_lr(cfg.lr, cfg.lr_schedule, e, n))
         own = self.rule.fit_epoch(net, ctx)
         if own is not None:
             if distributed.world_size() > 1:
