@@ -117,7 +117,7 @@ Projection = Callable[[int, Any, Tensor], Tensor]
 def unroll(
     net: Network, x: Tensor, state: tuple[Any, ...] | None = None, *,
     record_membrane: bool = False, record: bool = False, check: bool = True,
-    projection: Projection | None = None,
+    projection: Projection | None = None, backend: str | None = None,
 ) -> Rollout:
     """Simulate ``net`` on the input sequence ``x``.
 
@@ -133,6 +133,9 @@ def unroll(
         projection: computes each layer's feed-forward input current from its input sequence
             (default ``layer.project``); learning rules that change how errors flow backwards
             through the synapses (feedback alignment) substitute their own.
+        backend: the kernel backend of every layer's time loop (default: the process default,
+            see :mod:`snnlearn.kernels.dispatch`); ``"reference"`` records every step with
+            autograd, so the backward pass can itself be differentiated.
 
     Shapes:
         ``x [T, B, *in_shape] -> outputs [T, B, *out_shape]``.
@@ -173,7 +176,7 @@ def unroll(
         rec_w = layer.masked_recurrent_weight() if isinstance(layer, SpikingLayer) else None
         want = record or record_membrane
         res = neuron_sequence(layer.neuron, current, s, net.dt, recurrent_weight=rec_w,
-                              record=want)
+                              record=want, backend=backend)
         final.append(res.final_state)
         if isinstance(layer, Readout):
             seq = res.output

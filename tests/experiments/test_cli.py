@@ -26,9 +26,9 @@ def _one_line(err: str) -> str:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: digits, evidence, mnist, "
-                                 "randman, shd, ssc, yinyang, tonic:<NAME>, folder:<folder>, "
-                                 "py:<module>:<Class>"),
+    (["train", "--task", "foo"], "unknown task 'foo'; valid tasks: autoencoder, digits, evidence, "
+                                 "mnist, randman, shd, spike_pattern, ssc, yinyang, tonic:<NAME>, "
+                                 "folder:<folder>, py:<module>:<Class>"),
     (["train", "--task", "yinyang", "--rule", "sgd"], "unknown rule 'sgd'; valid rules: bptt"),
     (["train", "--task", "yinyang", "--neuron", "qif"], "unknown neuron 'qif'; valid neurons: "),
     (["train", "--task", "yinyang", "--neuron", "hh"], "neuron 'hh' takes inputs in physical "),
@@ -115,8 +115,9 @@ def test_python_dash_m_is_the_cli() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert _one_line(done.stderr) == (
-        "snnlearn: error: unknown task 'foo'; valid tasks: digits, evidence, mnist, randman, shd, "
-        "ssc, yinyang, tonic:<NAME>, folder:<folder>, py:<module>:<Class>")
+        "snnlearn: error: unknown task 'foo'; valid tasks: autoencoder, digits, evidence, mnist, "
+        "randman, shd, spike_pattern, ssc, yinyang, tonic:<NAME>, folder:<folder>, "
+        "py:<module>:<Class>")
 
 
 def test_task_without_its_data_on_disk_fails_with_one_line(

@@ -16,7 +16,8 @@ def test_defaults_and_normalisation() -> None:
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"task": "foo"},
-     r"unknown task 'foo'; valid tasks: digits, evidence, mnist, randman, shd, ssc, yinyang"),
+     r"unknown task 'foo'; valid tasks: autoencoder, digits, evidence, mnist, randman, shd, "
+     r"spike_pattern, ssc, yinyang"),
     ({"task": "yinyang", "rule": "sgd"}, r"unknown rule 'sgd'; valid rules: bptt"),
     ({"task": "yinyang", "neuron": "qif"}, r"unknown neuron 'qif'"),
     ({"task": "yinyang", "device": "tpu"}, r"unknown device 'tpu'; valid devices: cpu, cuda"),

@@ -90,7 +90,9 @@ def test_an_unexpected_error_is_one_line_with_a_log_of_the_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(cli, "run", broken)
+    from snnlearn.experiments import runner
+
+    monkeypatch.setattr(runner, "run", broken)  # the CLI imports it when a command runs
     status, err = _one_line(capsys, "train", "--task", toy, "--out", str(tmp_path / "r"))
     assert status == 1 and "unexpected KeyError: 'a bug' (a bug in snnlearn" in err
     log = Path(err.split("the traceback is in ")[1].split(";")[0])

@@ -6,14 +6,15 @@ from snnlearn.experiments import registry
 from snnlearn.learning import BPTT, LearningRule
 from snnlearn.neurons import ALIFParams, HHParams, IzhikevichParams, LIFParams, LIParams
 
-RULE_IDS = ("bptt", "conversion", "decolle", "dfa", "eprop", "error_triggered", "eventprop",
-            "evolution", "fa", "hebbian", "meta_plasticity", "rstdp", "stdp", "superspike")
+RULE_IDS = ("bptt", "conversion", "darts", "decolle", "dfa", "eprop", "eqprop", "error_triggered",
+            "eventprop", "evolution", "fa", "hebbian", "maml", "meta_plasticity", "rstdp", "stdp",
+            "superspike")
 """Every rule id of the design, each with its own file in ``learning/``."""
 
 
 def test_registries_are_explicit_and_read_only() -> None:
     assert set(registry.TASKS) == {"yinyang", "randman", "digits", "shd", "ssc", "mnist",
-                                   "evidence"}
+                                   "spike_pattern", "autoencoder", "evidence"}
     assert set(registry.RULES) == set(RULE_IDS)
     assert dict(registry.NEURONS) == {"lif": LIFParams, "alif": ALIFParams, "li": LIParams,
                                       "izhikevich": IzhikevichParams, "hh": HHParams}
@@ -34,8 +35,8 @@ def test_make_rule() -> None:
 
 
 def test_make_task_unknown_lists_choices() -> None:
-    match = (r"unknown task 'foo'; valid tasks: digits, evidence, mnist, randman, shd, ssc, "
-             r"yinyang, tonic:")
+    match = (r"unknown task 'foo'; valid tasks: autoencoder, digits, evidence, mnist, randman, "
+             r"shd, spike_pattern, ssc, yinyang, tonic:")
     with pytest.raises(ValueError, match=match):
         registry.make_task("foo")
 

@@ -26,6 +26,9 @@ OVERRIDES: dict[str, dict] = {
     "conversion": {"task": "digits", "hidden": [16]},
     "stdp": {"task": "digits", "hidden": [16]},
     "hebbian": {"task": "digits", "hidden": [16]},
+    "maml": {"rule_options": {"n_way": 2, "n_query": 2, "inner_steps": 1, "meta_batch": 2,
+                              "episodes_per_epoch": 4, "n_eval_episodes": 4}},
+    "darts": {"rule_options": {"search_epochs": 1}},  # one epoch of search, one of retraining
 }
 
 

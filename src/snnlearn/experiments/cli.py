@@ -395,24 +395,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     status 1 (2 for a bad command line or config); anything else is one line naming a log file
     that holds the traceback, with exit status 1.
     """
-    from snnlearn.experiments.failures import (
-        KNOWN_ERRORS,
-        USAGE_ERRORS,
-        describe,
-        write_crash_log,
-    )
-
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except USAGE_ERRORS as err:
-        return _fail(describe(err), 2)
-    except KNOWN_ERRORS as err:
-        return _fail(describe(err), 1)
-    except Exception as err:  # noqa: BLE001 - a bug: one line and a log, never a traceback
+    except BrokenPipeError:  # the reader went away (`snnlearn list | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:  # noqa: BLE001 - known errors: one line; a bug: one line and a log
+        # imported here, not at the top: `--help` and `--version` must not import torch
+        from snnlearn.experiments.failures import (
+            KNOWN_ERRORS,
+            USAGE_ERRORS,
+            describe,
+            write_crash_log,
+        )
+
+        if isinstance(err, USAGE_ERRORS):
+            return _fail(describe(err), 2)
+        if isinstance(err, KNOWN_ERRORS):
+            return _fail(describe(err), 1)
         log = write_crash_log(err, argv)
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         where = f"the traceback is in {log}" if log else "no log could be written"

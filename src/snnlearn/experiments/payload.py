@@ -44,7 +44,11 @@ def _tensors(path: Path, name: str, state: object, reference: dict[str, Tensor])
         )
     for key, ref in reference.items():
         value = state[key]
-        if not isinstance(value, Tensor) or tuple(value.shape) != tuple(ref.shape):
+        # an empty reference is a buffer a rule sizes when it trains (e.g. a support set)
+        fits = isinstance(value, Tensor) and (
+            tuple(value.shape) == tuple(ref.shape) or (ref.numel() == 0 and ref.dim() > 0
+                                                       and value.dim() == ref.dim()))
+        if not fits:
             got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise CheckpointError(
                 f"checkpoint {str(path)!r}: {name}[{key!r}] has shape {got}, but this run's "

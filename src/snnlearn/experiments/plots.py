@@ -3,9 +3,11 @@
 For a run folder, ``RUN_DIR/plots/`` receives each figure as ``<name>.png`` and ``<name>.pdf``:
 ``loss`` and ``accuracy`` (from ``metrics.jsonl``), ``raster_<k>``, ``membrane_<k>`` and
 ``readout_<k>`` for the first test samples ``k`` (the network of
-:func:`~snnlearn.experiments.runner.load_network`, best-validation weights, simulated by
-:func:`~snnlearn.simulate.unroll`), ``rates`` (per-neuron firing rates over up to
-:data:`RATE_SAMPLES` test samples) and ``index.html``, which shows them all as inline SVG.
+:func:`~snnlearn.experiments.runner.load_network`, best-validation weights, simulated by the
+run's rule, ``rule.simulate``, as ``evaluate`` does; the membranes come from the rule's rollout
+where it records them, else from :func:`~snnlearn.simulate.unroll`), ``rates`` (per-neuron
+firing rates over up to :data:`RATE_SAMPLES` test samples) and ``index.html``, which shows them
+all as inline SVG.
 
 For a comparison folder (one with ``comparison.json``), :func:`write_report` writes
 ``figures/<name>.png`` and ``.pdf`` (validation accuracy and loss per epoch, test accuracy per
@@ -65,8 +67,11 @@ def _names(net: Network) -> list[str]:
     return [f"hidden {k + 1}" if k < n - 1 else "readout" for k in range(n)]
 
 
-def sample_figures(net: Network, task: Any, *, samples: int, seed: int) -> dict[str, Any]:
+def sample_figures(net: Network, task: Any, *, samples: int, seed: int,
+                   simulate: Any = None) -> dict[str, Any]:
     """Rasters, membrane traces and readouts of the first ``samples`` test samples, and rates.
+
+    ``simulate(net, x) -> Rollout`` is the model that is plotted (default ``unroll``).
 
     Returns:
         ``{"samples": [(raster, membrane, readout), ...], "rates": {layer: [Hz, ...]}}``, the
@@ -82,7 +87,10 @@ def sample_figures(net: Network, task: Any, *, samples: int, seed: int) -> dict[
     device = next(net.parameters()).device
     with torch.no_grad():
         x = task.encode(test.inputs[:n_rate], generator=g).to(device)
-        rollout = unroll(net, x, record_membrane=True)
+        rollout = (unroll(net, x, record_membrane=True) if simulate is None
+                   else simulate(net, x))
+        if not rollout.membranes:
+            rollout = rollout._replace(membranes=unroll(net, x, record_membrane=True).membranes)
         predicted = task.predict(rollout.outputs)
     names, dt, layers = _names(net), float(net.dt), list(net.layers)
     duration = x.shape[0] * dt
@@ -128,7 +136,9 @@ def _plot_run(run_dir: Path, samples: int) -> tuple[Path, dict[str, str]]:
         raise ValueError(f"samples must be >= 1, got {samples}")
     net, cfg = load_network(run_dir)
     task = registry.make_task(cfg.task, cfg.task_options)
-    drawn = sample_figures(net, task, samples=samples, seed=cfg.seed)
+    rule = registry.make_rule(cfg.rule, cfg.rule_options)
+    rule.prepare(net, generator=torch.Generator().manual_seed(0))
+    drawn = sample_figures(net, task, samples=samples, seed=cfg.seed, simulate=rule.simulate)
     figures: dict[str, Figure] = dict(training_curves(_read_history(run_dir)))
     for b, (raster, membrane, readout) in enumerate(drawn["samples"]):
         figures.update({f"raster_{b}": raster, f"membrane_{b}": membrane,

@@ -57,6 +57,8 @@ TASKS: Mapping[str, TaskFactory] = MappingProxyType({
     "shd": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="shd"),
     "ssc": _Task("snnlearn.tasks.shd", "SpikingSpeech", corpus="ssc"),
     "mnist": _Task("snnlearn.tasks.mnist", "MNIST"),
+    "spike_pattern": _Task("snnlearn.tasks.spike_pattern", "SpikePattern"),
+    "autoencoder": _Task("snnlearn.tasks.autoencoder", "AutoEncoder"),
     "evidence": _Task("snnlearn.tasks.evidence", "EvidenceAccumulation"),
 })
 """Task id -> factory building the task with its default settings.
@@ -109,6 +111,9 @@ RULES: Mapping[str, Callable[..., LearningRule]] = MappingProxyType({
     "decolle": _Rule("snnlearn.learning.decolle", "DECOLLE"),
     "meta_plasticity": _Rule("snnlearn.learning.meta_plasticity", "MetaPlasticity"),
     "rstdp": _Rule("snnlearn.learning.rstdp", "RSTDP"),
+    "eqprop": _Rule("snnlearn.learning.eqprop", "EqProp"),
+    "maml": _Rule("snnlearn.learning.maml", "MAML"),
+    "darts": _Rule("snnlearn.learning.darts", "Darts"),
     "error_triggered": _error_triggered,
 })
 """Learning-rule id -> the rule's class (imported when first used), built with keyword options."""

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import torch
@@ -101,12 +102,14 @@ class DeviceUnavailableError(ValueError):
 
 
 class Evaluation(NamedTuple):
-    """Accuracy and activity of a network on one split (per-sample means)."""
+    """Accuracy and activity of a network on one split (per-sample means), and the means of the
+    task's own :meth:`~snnlearn.tasks.base.Task.metrics`."""
 
     accuracy: float
     spikes_per_sample: float
     synops_per_sample: float
     loss: float = math.nan
+    metrics: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass
@@ -183,7 +186,7 @@ def _network(cfg: Config, task: Task, device: str) -> Network:
         delays=None if cfg.delays is None else DelayParams(max_delay=cfg.delays),
         layers=None if layers is None else [dict(spec) for spec in layers],
         in_shape=task.in_shape if layers is not None else None, dale=cfg.dale,
-        graded=cfg.graded,
+        graded=cfg.graded, spiking_output=task.defaults.spiking_output,
         generator=torch.Generator().manual_seed(cfg.seed), device=device,
     )
 
@@ -226,6 +229,18 @@ def _fan_outs(net: Network) -> list[int]:
     return out
 
 
+def _score(task: Task, outputs: Tensor, labels: Tensor) -> Tensor:
+    """``task.score``; a duck-typed task without one is scored by its predictions."""
+    if hasattr(task, "score"):
+        return task.score(outputs, labels)
+    return (task.predict(outputs) == labels).to(torch.float32)
+
+
+def _metrics(task: Task, outputs: Tensor, labels: Tensor) -> Mapping[str, Tensor]:
+    """``task.metrics``, or none for a duck-typed task without them."""
+    return task.metrics(outputs, labels) if hasattr(task, "metrics") else {}
+
+
 def evaluate(
     net: Network, task: Task, data: TaskData, *, seed: int,
     simulate: Callable[[Network, Tensor], Rollout] = unroll, rule: LearningRule | None = None,
@@ -248,7 +263,8 @@ def evaluate(
     """
     g = _generator(seed, 0)
     device = next(net.parameters()).device
-    correct, spikes, synops, loss = 0, 0.0, 0.0, 0.0
+    correct, spikes, synops, loss = 0.0, 0.0, 0.0, 0.0
+    metrics: dict[str, float] = {}
     first = next(m for m in net.layers if isinstance(m, (SpikingLayer, Readout)))
     fan_outs = _fan_outs(net)
     was_training = net.training
@@ -260,7 +276,9 @@ def evaluate(
                 x = encoded[:, j:j + chunk].to(device)
                 rollout = simulate(net, x)
                 labels = data.labels[i + j:i + min(j + chunk, encoded.shape[1])].to(device)
-                correct += int((task.predict(rollout.outputs) == labels).sum())
+                correct += float(_score(task, rollout.outputs, labels).sum())
+                for name, values in _metrics(task, rollout.outputs, labels).items():
+                    metrics[name] = metrics.get(name, 0.0) + float(values.sum())
                 loss += float(task.loss(rollout.outputs, labels)) * len(labels)
                 synops += float(x.sum()) * first.synapse.fan_out
                 for z, fan in zip(rollout.spikes, fan_outs, strict=False):
@@ -271,7 +289,8 @@ def evaluate(
     n = max(len(data), 1)
     own = None if rule is None else rule.evaluate(net, task, data, generator=_generator(seed, 0))
     mean_loss = loss / n if math.isfinite(loss) else math.inf
-    return Evaluation(correct / n if own is None else own, spikes / n, synops / n, mean_loss)
+    return Evaluation(correct / n if own is None else own, spikes / n, synops / n, mean_loss,
+                      {name: total / n for name, total in metrics.items()})
 
 
 def run(cfg: Config, *, on_epoch: EpochCallback | None = None, progress: bool = False) -> Result:
@@ -448,11 +467,13 @@ class _Session:
                 self.hidden_spikes = None
                 train_loss, train_accuracy = self.train_epoch(train, epoch)
                 val_accuracy = val_loss = None
+                val_metrics: dict[str, float] = {}
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     ev = evaluate(self.net, self.task, val, seed=cfg.seed,
                                   simulate=self.rule.simulate, rule=self.rule,
                                   chunk=self.eval_chunk)
                     val_accuracy, val_loss = ev.accuracy, ev.loss
+                    val_metrics = {f"val_{k}": v for k, v in ev.metrics.items()}
                     # the best validation accuracy; among equal ones, the lowest validation loss
                     if (val_accuracy, -val_loss) > (state.best_val_accuracy,
                                                     -state.best_val_loss):
@@ -464,7 +485,8 @@ class _Session:
                           "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
                           "val_loss": val_loss if val_loss is None or math.isfinite(val_loss)
                           else None,
-                          "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds}
+                          "best_val_accuracy": state.best_val_accuracy, "epoch_seconds": seconds,
+                          **val_metrics}
                 if self.hidden_spikes is not None:
                     record["hidden_spikes_per_sample"] = self.hidden_spikes
                     self.warned_silent |= warn_silent(self.hidden_spikes, epoch,
@@ -492,7 +514,8 @@ class _Session:
         ctx = EpochContext(
             task=task, data=data, epoch=epoch, epochs=cfg.epochs,
             batch_size=self.rule.minibatch_size(cfg.batch_size),
-            generator=g, optimizer=self.optimizer, lr=lr, device=device)
+            generator=g, optimizer=self.optimizer, lr=lr, device=device,
+            schedule=lambda e, n: epoch_lr(cfg.lr, cfg.lr_schedule, e, n))
         own = self.rule.fit_epoch(net, ctx)
         if own is not None:
             if distributed.world_size() > 1:
@@ -501,7 +524,7 @@ class _Session:
             return own
         self.rule.begin_epoch(net, ctx)
         order = torch.randperm(len(data), generator=g)
-        total_loss, correct, hidden_spikes = 0.0, 0, 0.0
+        total_loss, correct, hidden_spikes = 0.0, 0.0, 0.0
         world = distributed.world_size()
         batch_size = ctx.batch_size
         batches = range(0, len(data), batch_size)
@@ -543,10 +566,10 @@ class _Session:
             net.constrain_()
             self.rule.after_step(net)
             total_loss += value * len(index)
-            correct += int((task.predict(rollout.outputs.detach()) == y).sum())
+            correct += float(_score(task, rollout.outputs.detach(), y).sum())
             hidden_spikes += sum(float(z.detach().sum()) for z in rollout.spikes)
         if world > 1:  # distributed: every rank's correct predictions
-            correct = round(distributed.all_reduce_sum([correct], device)[0])
+            correct = distributed.all_reduce_sum([correct], device)[0]
         self.rule.end_epoch(net, ctx)
         n = max(len(data), 1)
         if net.spiking_layers:
@@ -595,6 +618,7 @@ class _Session:
             "final_test_accuracy": final.accuracy,
             "silent_epochs": sum(1 for r in state.history if r.get("hidden_spikes_per_sample",
                                  math.inf) < SILENT_SPIKES_PER_SAMPLE),
+            **{f"test_{k}": v for k, v in best.metrics.items()},
         }
         task_metrics = getattr(self.task, "summary_metrics", dict)()  # duck-typed tasks: none
         extra = {**self.rule.summary_metrics(), **task_metrics}

@@ -559,10 +559,13 @@ def _array(node: Any, field: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):  # Norse's exporter leaves torch tensors in its nodes
         value = value.detach().cpu().numpy()
     array = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(array)):
+    bad = ~np.isfinite(array)
+    if field == "v_threshold":  # +inf: a neuron that never fires (a peer target's readout)
+        bad &= ~np.isposinf(array)
+    if bad.any():
         raise ValueError(f"a NIR {type(node).__name__} node's {field} holds "
-                         f"{int((~np.isfinite(array)).sum())} NaN or Inf values; a graph to "
-                         "import must have finite parameters")
+                         f"{int(bad.sum())} NaN or Inf values; a graph to import must have "
+                         "finite parameters (an infinite threshold excepted)")
     return array
 
 

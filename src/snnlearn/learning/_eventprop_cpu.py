@@ -1,5 +1,8 @@
-"""Compiled event-exact forward pass of one EventProp LIF layer (private; numba, CPU).
+"""Compiled kernels of EventProp (private; numba, CPU): the event-exact forward pass of one LIF
+layer (exact mode) and the backward adjoint scan of one layer on the grid (grid mode,
+:func:`grid_adjoint_compiled`; equations in :mod:`snnlearn.learning._eventprop_grid`).
 
+Exact forward:
 The same computation as ``eventprop._lif_forward`` (see the equations in
 :mod:`snnlearn.learning.eventprop`), one neuron at a time: for each grid step the input current
 jumps by the projected grid input (summed over the nonzero inputs of that step, so nothing of size
@@ -20,7 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["lif_forward_compiled"]
+from snnlearn.kernels._numba_cpu import _dual
+
+__all__ = ["lif_forward_compiled", "grid_adjoint_compiled"]
 
 _MAX_ITER = 100
 
@@ -84,8 +89,8 @@ def _root(u, i, hi, tau_m, tau_s, r, theta, tol):  # type: ignore[no-untyped-def
 def _forward(x_ptr, x_idx, x_val, has_grid, bias, has_bias, ev_ptr, ev_step, ev_off, ev_neu, w,
              n_steps,
              tau_m, tau_s, r, theta, u_reset, dt, tol, out_count, out_step, out_off, out_cur,
-             u_fin, i_fin):  # type: ignore[no-untyped-def]
-    B, N = u_fin.shape
+             u_grid, i_fin):  # type: ignore[no-untyped-def]
+    B, N = i_fin.shape
     cap = out_step.shape[1]
     for bn in numba.prange(B * N):
         b, n = bn // N, bn % N
@@ -133,7 +138,8 @@ def _forward(x_ptr, x_idx, x_val, has_grid, bias, has_bias, ev_ptr, ev_step, ev_
                 t = end
                 i += w[n, ev_neu[p]]
                 p += 1
-        u_fin[b, n], i_fin[b, n] = u, i
+            u_grid[s, b, n] = u
+        i_fin[b, n] = i
         out_count[bn] = cnt
 
 
@@ -145,7 +151,8 @@ def lif_forward_compiled(
     """Event-exact forward of one LIF layer (float64 CPU tensors).
 
     ``pre`` is the presynaptic layer's ``(step, offset, batch, neuron)``; ``x`` the grid input
-    of the first layer. Returns ``((step, offset, batch, neuron, current), u_final, i_final)``
+    of the first layer. Returns ``((step, offset, batch, neuron, current), u, i_final)`` with
+    ``u`` ``[T, B, N]`` the membrane (relative to ``v_leak``) at the end of every step,
     with the spikes ordered by (batch, neuron, time).
     """
     n_out = w.shape[0]
@@ -173,8 +180,8 @@ def lif_forward_compiled(
         ptr = torch.zeros(batch_size + 1, dtype=torch.int64)
         ev = (torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.float64),
               torch.zeros(0, dtype=torch.int64))
-    u_fin = torch.empty(batch_size, n_out, dtype=torch.float64)
-    i_fin = torch.empty_like(u_fin)
+    u_grid = torch.empty(n_steps, batch_size, n_out, dtype=torch.float64)
+    i_fin = torch.empty(batch_size, n_out, dtype=torch.float64)
     count = torch.empty(batch_size * n_out, dtype=torch.int64)
     cap = max(4, n_steps // 4)
     while True:
@@ -185,7 +192,7 @@ def lif_forward_compiled(
                  b is not None, ptr.numpy(),
                  ev[0].numpy(), ev[1].numpy(), ev[2].numpy(), wn, n_steps, tau_m, tau_s, r,
                  theta, u_reset, dt, 1e-13 * dt, count.numpy(), out_step.numpy(),
-                 out_off.numpy(), out_cur.numpy(), u_fin.numpy(), i_fin.numpy())
+                 out_off.numpy(), out_cur.numpy(), u_grid.numpy(), i_fin.numpy())
         most = int(count.max()) if count.numel() else 0
         if most <= cap:
             break
@@ -193,7 +200,75 @@ def lif_forward_compiled(
     mask = torch.arange(cap)[None, :] < count[:, None]
     flat = torch.arange(batch_size * n_out)[:, None].expand(-1, cap)[mask]
     events = (out_step[mask], out_off[mask], flat // n_out, flat % n_out, out_cur[mask])
-    return events, u_fin, i_fin
+    return events, u_grid, i_fin
+
+
+@_dual
+def _grid_adjoint(u, z, d, wt, has_rec, readout, a_m, a_s, g, inv_tau_s, r_tau_m, r, tau_m,
+                  v_leak, theta, u_reset, subtract, lam_i,
+                  lam_up):  # type: ignore[no-untyped-def]
+    T, B, N = d.shape
+    for b in numba.prange(B):
+        lu = np.zeros_like(d[0, 0])  # lambda_u after the step, a_m Lambda_u'[n + 1]
+        li = np.zeros_like(d[0, 0])  # Lambda_I[n + 1]
+        q = np.zeros_like(d[0, 0])
+        for n in range(T - 1, -1, -1):
+            if readout:
+                for k in range(N):
+                    lup = lu[k] + d[n, b, k]
+                    lam_up[n, b, k] = lup
+                    lam_i[n, b, k] = g * lup + a_s * li[k]
+                    li[k] = lam_i[n, b, k]
+                    lu[k] = a_m * lup
+                continue
+            if has_rec:
+                fired = False
+                for k in range(N):
+                    if z[n, b, k] > 0:
+                        fired = True
+                        break
+                if fired:  # recurrent events of step n arrive at step n + 1
+                    for k in range(N):
+                        q[k] = li[k] * inv_tau_s - r_tau_m * lu[k]
+            for k in range(N):
+                lup = lu[k]
+                if z[n, b, k] > 0:  # the jump at a spike reached from below
+                    prev = 0.0
+                    if n > 0:
+                        prev = u[n - 1, b, k] - v_leak
+                        if z[n - 1, b, k] > 0:
+                            prev = prev - (theta - u_reset) if subtract else u_reset
+                    current = (u[n, b, k] - v_leak - a_m * prev) / g
+                    den = r * current - theta
+                    if prev <= theta and den > 0:
+                        dn = d[n, b, k]
+                        if has_rec:
+                            for j in range(N):
+                                dn += wt[k, j] * q[j]
+                        lup = ((r * current - u_reset) * lu[k] - tau_m * dn) / den
+                lam_up[n, b, k] = lup
+                lam_i[n, b, k] = g * lup + a_s * li[k]
+            for k in range(N):
+                li[k] = lam_i[n, b, k]
+                lu[k] = a_m * lam_up[n, b, k]
+
+
+def grid_adjoint_compiled(u: Tensor | None, z: Tensor | None, d: Tensor, w_rec: Tensor | None,
+                          c: object) -> tuple[Tensor, Tensor]:
+    """The grid adjoint scan of one layer (CPU tensors ``[T, B, N]`` of one dtype; ``c`` the
+    layer's grid constants): ``(Lambda_I, Lambda_u')``. ``u`` (pre-reset membrane) and ``z``
+    ``None`` for the readout, whose source ``dL/dv`` is ``d``."""
+    readout = u is None
+    d = d.contiguous()
+    u = d if u is None else u.contiguous()
+    z = d if z is None else z.contiguous()
+    wt = (w_rec.T.contiguous() if w_rec is not None else d.new_zeros(1, 1))
+    lam_i, lam_up = torch.empty_like(d), torch.empty_like(d)
+    theta = c.theta if math.isfinite(c.theta) else 0.0
+    _grid_adjoint(u.numpy(), z.numpy(), d.numpy(), wt.numpy(), w_rec is not None, readout,
+                  c.a_m, c.a_s, c.g, 1.0 / c.tau_syn, c.r / c.tau_mem, c.r, c.tau_mem,
+                  c.v_leak, theta, c.u_reset, c.subtract, lam_i.numpy(), lam_up.numpy())
+    return lam_i, lam_up
 
 
 def available() -> bool:

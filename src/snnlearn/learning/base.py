@@ -29,6 +29,7 @@ strategy's mean) save and restore it through :meth:`LearningRule.state_dict` and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -151,14 +152,17 @@ class EpochContext:
         optimizer: the run's optimizer over ``net.parameters()`` (a rule may ignore it).
         lr: this epoch's learning rate.
         device: where the network lives.
+        schedule: ``schedule(e, n)``, the learning rate the run's schedule gives epoch ``e`` of
+            ``n`` (for a rule that restarts it, e.g. to retrain); ``None``: ``lr`` throughout.
     """
 
     def __init__(self, *, task: Task, data: TaskData, epoch: int, epochs: int,
                  batch_size: int, generator: torch.Generator,
-                 optimizer: torch.optim.Optimizer, lr: float, device: torch.device) -> None:
+                 optimizer: torch.optim.Optimizer, lr: float, device: torch.device,
+                 schedule: Callable[[int, int], float] | None = None) -> None:
         self.task, self.data, self.epoch, self.epochs = task, data, epoch, epochs
         self.batch_size, self.generator, self.optimizer = batch_size, generator, optimizer
-        self.lr, self.device = lr, device
+        self.lr, self.device, self.schedule = lr, device, schedule
 
 
 class LearningRule(ABC):

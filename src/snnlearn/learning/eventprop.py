@@ -1,4 +1,10 @@
-r"""EventProp: exact gradients of spiking networks by the adjoint method, on event-exact spikes.
+r"""EventProp: gradients of spiking networks by the adjoint method through the spike times.
+
+Two modes (:class:`EventProp`): ``"grid"`` (default) runs the network's own discrete model
+(``unroll``) and integrates the adjoint below on the simulation grid, with the exact jumps at
+the spike steps (equations in :mod:`snnlearn.learning._eventprop_grid`; recurrent layers
+supported); ``"exact"``, described here, simulates the continuous-time network with event-exact
+spike times and computes the exact gradient of its loss.
 
 Model (continuous time, one layer; ``u = V - v_leak``, ``theta = v_th - v_leak``,
 ``u_r = v_reset - v_leak``):
@@ -62,7 +68,8 @@ Exact: the gradient of the loss of this continuous-time network wherever it is d
 spike counts ``rollout.spikes`` are piecewise constant, so their exact gradient is zero.
 This is not the ``unroll`` model: ``unroll`` holds ``I`` over a step (gain ``(1 - a_m) R``
 instead of ``R k(dt)``, about ``dt / (2 tau_s)`` more charge per input) and quantises spike
-times; networks trained here should be evaluated with ``EventProp().simulate``.
+times; networks trained here are evaluated with ``EventProp(mode="exact").simulate`` (the
+runner scores with the rule's ``simulate``).
 
 Memory: saved for the backward pass are five numbers per spike and layer (step, offset in the
 step, batch, neuron, ``I(t_s)``) plus references to the input and the weights: O(number of
@@ -81,18 +88,19 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from snnlearn.kernels.dispatch import numba_available
-from snnlearn.layers import Network, Readout
+from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.learning._eventprop_exact import _advance, _Dyn, _Events, _flow, _schedule
+from snnlearn.learning._eventprop_grid import grid_simulate
 from snnlearn.learning.base import LearningRule, Rollout, Support
 from snnlearn.neurons import LIFParams, LIFState, LIState
-from snnlearn.simulate import check_input_sequence
+from snnlearn.simulate import check_input_sequence, unroll
 
 __all__ = ["EventProp", "SpikeTimes", "check_eventprop_network"]
 
@@ -113,20 +121,33 @@ class SpikeTimes(NamedTuple):
     neuron: Tensor
 
 
-def check_eventprop_network(net: Network) -> list[_Dyn]:
-    """Raise ``ValueError`` unless EventProp supports ``net``; return each layer's constants."""
+def check_eventprop_network(net: Network, *, recurrent: bool = False) -> list[_Dyn]:
+    """Raise ``ValueError`` unless EventProp supports ``net``; return each layer's constants.
+
+    ``recurrent``: accept recurrent spiking layers (the time-grid mode does, the exact mode not).
+    """
     if not isinstance(net.layers[-1], Readout):
         raise ValueError("EventProp needs a network ending in a Readout (LI) layer; spiking "
                          "output layers (build_network(..., spiking_output=True)) are unsupported")
     dyns = []
     for k, layer in enumerate(net.layers):
+        if not isinstance(layer, (SpikingLayer, Readout)):
+            raise ValueError(f"EventProp supports dense spiking layers and a readout only; layer "
+                             f"{k} is a {type(layer).__name__}")
         p = layer.neuron
         if isinstance(layer, Readout):
             dyns.append(_Dyn(p.tau_mem, _need_syn(p.tau_syn, k), p.r, math.inf, 0.0, p.v_leak))
             continue
-        if not isinstance(p, LIFParams) or layer.recurrent:
-            raise ValueError(f"EventProp supports feed-forward LIF layers only; layer {k} is "
-                             f"{'recurrent' if layer.recurrent else type(p).__name__}")
+        if layer.synapse.kind != "dense" or layer.graded:
+            raise ValueError(f"EventProp supports dense synapses and binary spikes only; layer {k} "
+                             f"has {layer.synapse.kind} synapses"
+                             f"{' and graded spikes' if layer.graded else ''}")
+        if not isinstance(p, LIFParams):
+            raise ValueError(f"EventProp supports LIF layers only; layer {k} is "
+                             f"{type(p).__name__}")
+        if layer.recurrent and not recurrent:
+            raise ValueError(f"EventProp mode=exact supports feed-forward layers only; layer {k} "
+                             "is recurrent (mode=grid trains recurrent layers)")
         if p.t_ref != 0 or p.v_th <= p.v_leak:
             raise ValueError(
                 f"EventProp needs t_ref=0 (no refractoriness) and v_th > v_leak; layer {k} has "
@@ -146,7 +167,8 @@ def _need_syn(tau_syn: float | None, k: int) -> float:
 def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | None,
                  pre: _Events | None, n_steps: int, batch_size: int
                  ) -> tuple[_Events, Tensor, Tensor]:
-    """Event-exact forward pass of one LIF layer; returns its spikes and final ``(u, I)``.
+    """Event-exact forward pass of one LIF layer; returns its spikes, ``u`` at the end of every
+    step ``[T, B, N]`` and the final ``I``.
 
     On the CPU with numba the compiled loop of :mod:`snnlearn.learning._eventprop_cpu` runs it
     (same equations, per neuron); otherwise the vectorised torch loop below.
@@ -164,6 +186,7 @@ def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | No
     sched = _schedule(pre, n_steps, batch_size) if pre is not None else None
     tol = 1e-13 * dt
     records: list[tuple[Tensor, ...]] = []
+    grid = u.new_zeros(n_steps, *u.shape)
     for n in range(n_steps):
         if x is not None:
             i = i + F.linear(x[n].to(F64), w, b)
@@ -178,11 +201,12 @@ def _lif_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | No
             t = target
             i = i.index_add(0, pre.batch[idx], w[:, pre.neuron[idx]].T)
         u, i = _advance(u, i, t, torch.full_like(t, dt), d, tol, out)
+        grid[n] = u
         records += [(torch.full_like(f, n), f, t_s, i_s) for f, t_s, i_s in out]
     step, flat, offset, current = (torch.cat(col) for col in zip(*records, strict=True)) \
         if records else (torch.zeros(0, dtype=torch.long),) * 2 + (u.new_zeros(0),) * 2
     n_out = w.shape[0]
-    return _Events(step, offset, flat // n_out, flat % n_out, current), u, i
+    return _Events(step, offset, flat // n_out, flat % n_out, current), grid, i
 
 
 def _li_forward(w: Tensor, b: Tensor | None, d: _Dyn, dt: float, x: Tensor | None,
@@ -326,15 +350,17 @@ class _EventPropFunction(torch.autograd.Function):
         dyns, has_bias, dt = spec
         n_steps, batch_size = x.shape[0], x.shape[1]
         weights, biases = _unflatten(params, has_bias)
-        pre, events, finals, out = None, [], [], None
+        pre, events, finals, membranes, out = None, [], [], [], None
         for k, (w, b, d) in enumerate(zip(weights, biases, dyns, strict=True)):
             args = (w.to(F64), None if b is None else b.to(F64), d, dt,
                     x if k == 0 else None, pre, n_steps, batch_size)
             if k == len(dyns) - 1:
                 out, u, i = _li_forward(*args)
             else:
-                pre, u, i = _lif_forward(*args)
+                pre, grid, i = _lif_forward(*args)
                 events.append(pre)
+                membranes.append(grid + d.v_leak)
+                u = grid[-1] if n_steps else torch.zeros_like(i)
             finals += [u + d.v_leak, i]
         ctx.spec = spec
         ctx.save_for_backward(x, *params, *(t for ev in events for t in ev))
@@ -346,7 +372,7 @@ class _EventPropFunction(torch.autograd.Function):
             rasters.append(r)
             rasters.append(ev.step.to(F64) * dt + ev.offset)
             rasters += [ev.batch, ev.neuron]
-        outputs = (out.to(x.dtype), *rasters, *(f.to(x.dtype) for f in finals))
+        outputs = (out.to(x.dtype), *rasters, *(f.to(x.dtype) for f in (*finals, *membranes)))
         ctx.mark_non_differentiable(*outputs[1:])
         return outputs
 
@@ -387,19 +413,36 @@ def _unflatten(params: tuple[Tensor, ...], has_bias: tuple[bool, ...]
     return weights, biases
 
 
-class EventProp(LearningRule):
-    """EventProp (Wunderlich & Pehle 2021): exact adjoint gradients on event-exact spike times.
+Mode = Literal["grid", "exact"]
 
-    ``simulate`` runs the continuous-time network (spike times not quantised; see the module
-    docstring for the equations) inside a custom autograd Function whose backward pass is the
-    EventProp adjoint, so ``rollout.outputs`` (readout membrane at the grid points, ``[T, B,
-    n_out]``) carries exact gradients to every weight and bias. ``rollout.spikes`` holds the
-    spike counts per step; ``rollout.extras["spike_times"]`` the exact times
-    (:class:`SpikeTimes`, one per spiking layer).
+
+class EventProp(LearningRule):
+    """EventProp (Wunderlich & Pehle 2021): adjoint gradients through the spike times.
+
+    Two modes (``mode``, ``--rule-option mode=...``):
+
+    - ``"grid"`` (default): the network's own discrete model (``unroll``, spikes on the grid)
+      forward; backward, the EventProp adjoint integrated on the same grid with the exact
+      jumps at the spike steps, as mlGeNN does (equations in
+      :mod:`snnlearn.learning._eventprop_grid`). Recurrent layers are supported; the cost is that
+      of one ``unroll`` plus one backward scan, like BPTT.
+    - ``"exact"``: the continuous-time network with event-exact spike times (not quantised; see
+      the module docstring) inside a custom autograd Function whose backward pass is the
+      EventProp adjoint: the exact gradient of that model. Feed-forward layers only;
+      ``rollout.extras["spike_times"]`` holds the exact times (:class:`SpikeTimes`, one per
+      spiking layer).
+
+    In both, ``rollout.outputs`` (readout membrane at the grid points, ``[T, B, n_out]``)
+    carries the gradients to every weight and bias, and ``rollout.spikes`` the spike counts per
+    step (no gradient). Evaluate a trained network with this rule's ``simulate`` (the runner
+    does): the exact mode's model is not ``unroll``'s.
+
+    Args:
+        mode: ``"grid"`` or ``"exact"``.
 
     Raises:
-        ValueError: from ``simulate``, for a network EventProp does not support (see
-            :func:`check_eventprop_network`) or an invalid input.
+        ValueError: an unknown ``mode``; from ``simulate``, a network EventProp does not support
+            (see :func:`check_eventprop_network`) or an invalid input.
 
     Example:
         >>> import torch
@@ -409,7 +452,7 @@ class EventProp(LearningRule):
         ...                     neuron=LIFParams(tau_syn=5e-3, reset="hard"),
         ...                     readout=LIParams(tau_syn=5e-3),
         ...                     generator=torch.Generator().manual_seed(0))
-        >>> rule = EventProp()
+        >>> rule = EventProp(mode="exact")
         >>> r = rule.simulate(net, (torch.rand(20, 4, 3) < 0.3).float())
         >>> rule.assign_grads(net, r, r.outputs.amax(0).sum())
         >>> tuple(r.outputs.shape), net.layers[-1].weight.grad.shape
@@ -419,18 +462,31 @@ class EventProp(LearningRule):
         Wunderlich, T. C. & Pehle, C. (2021). Event-based backpropagation can compute exact
         gradients for spiking neural networks. Scientific Reports 11, 12829.
         doi:10.1038/s41598-021-91786-z
+
+        Nowotny, T., Turner, J. P. & Knight, J. C. Loss shaping enhances exact gradient learning
+        with Eventprop in spiking neural networks. arXiv:2212.01232 (the mlGeNN implementation).
     """
 
     name = "eventprop"
-    supports = Support()
+    supports = Support(recurrent=True)
+
+    def __init__(self, mode: Mode = "grid") -> None:
+        if mode not in get_args(Mode):
+            raise ValueError(f"EventProp mode must be one of {list(get_args(Mode))}, got {mode!r}")
+        self.mode = mode
+        self.supports = Support(recurrent=mode == "grid")
 
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Check that ``net`` is supported (no random state to draw)."""
-        check_eventprop_network(net)
+        check_eventprop_network(net, recurrent=self.mode == "grid")
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
-        dyns = check_eventprop_network(net)
+        dyns = check_eventprop_network(net, recurrent=self.mode == "grid")
         check_input_sequence(x, net.n_in, net.layers[0].weight.dtype)
+        if self.mode == "grid":
+            if not torch.is_grad_enabled():
+                return unroll(net, x, check=False)
+            return grid_simulate(net, x)
         has_bias = tuple(layer.bias is not None for layer in net.layers)
         params = [t for layer in net.layers
                   for t in (layer.weight, layer.bias) if t is not None]
@@ -438,14 +494,15 @@ class EventProp(LearningRule):
         n_hidden = len(net.layers) - 1
         rasters = res[1:1 + 4 * n_hidden:4]
         times = tuple(SpikeTimes(*res[2 + 4 * k:5 + 4 * k]) for k in range(n_hidden))
-        finals = res[1 + 4 * n_hidden:]
+        finals = res[1 + 4 * n_hidden:3 + 6 * n_hidden]
+        membranes = (*res[3 + 6 * n_hidden:], res[0].detach())
         state: list[Any] = [
             LIFState(v=finals[2 * k], i=finals[2 * k + 1],
                      refractory=torch.zeros_like(finals[2 * k]),
                      z=(rasters[k][-1] if x.shape[0] else torch.zeros_like(finals[2 * k])))
             for k in range(n_hidden)]
         state.append(LIState(v=finals[-2], i=finals[-1]))
-        return Rollout(outputs=res[0], spikes=tuple(rasters), membranes=(),
+        return Rollout(outputs=res[0], spikes=tuple(rasters), membranes=membranes,
                        final_state=tuple(state), extras={"spike_times": times})
 
     def assign_grads(

@@ -37,9 +37,19 @@ back instantaneously through the transposed weights of the layer above,
 (:func:`superspike_target_grads`, the paper's single-neuron task) the error is the van Rossum
 error ``e = alpha * (S^target - S)`` and ``alpha`` is the paper's double exponential.
 
+Spiking output layers. A network may end in a LIF layer instead of a readout; its loss (e.g. the
+van Rossum distance to target trains) is a function of the output spikes ``S``, and the output
+error is ``e = dL/dS`` (autograd on the loss w.r.t. the detached spikes). The output layer's own
+update is ``sum_t e_t sigma'_t epsilon_t`` (no further kernel: for the van Rossum distance with
+kernel ``K``, ``e = (2 dt/tau) K^T K (S - S^target)``, so this is the paper's
+``sum_t (K (S^target - S))_t (K (sigma' epsilon))_t`` up to sign and scale, with ``alpha = K``).
+The hidden layers then see the membrane error of the outputs, ``sigma'_out e``, in place of the
+readout error above, and ``kernel="readout"`` means the output neurons' own PSP kernel.
+
 Exact and approximated: with one hidden layer of LIF neurons with a subtractive, detached reset
 (``detach_reset=True``) and no refractoriness, ``feedback="symmetric"`` and ``kernel="readout"``
-give exactly the BPTT surrogate gradient (the tests check this). Otherwise the traces ignore the
+give exactly the BPTT surrogate gradient, with a readout or a spiking output whose reset is
+detached too (the tests check both). Otherwise the traces ignore the
 reset's dependence on past spikes (``epsilon * S_j`` is the membrane without resets),
 refractoriness and, for deeper layers, the dynamics of the layers above; random and uniform
 feedback replace ``W_out^T``. The readout itself is trained by autograd on the detached last
@@ -51,7 +61,8 @@ presynaptic spikes of every step, ``O(T B (N + M))`` per layer; with an online e
 size ``T`` is needed.
 
 Supported neurons: feed-forward :class:`~snnlearn.neurons.LIFParams` hidden layers (with or
-without current synapse, either reset), ending in a :class:`~snnlearn.layers.Readout`.
+without current synapse, either reset), ending in a :class:`~snnlearn.layers.Readout` or in a
+feed-forward LIF output layer.
 
 References:
     Zenke, F. & Ganguli, S. (2018). SuperSpike: supervised learning in multilayer spiking neural
@@ -313,7 +324,7 @@ class SuperSpike(LearningRule):
     """
 
     name = "superspike"
-    supports = Support()
+    supports = Support(spiking_output=True)
 
     def __init__(self, *, feedback: Feedback = "symmetric", kernel: Kernel = "readout",
                  tau_rise: float = 5e-3, tau_decay: float = 10e-3) -> None:
@@ -330,12 +341,13 @@ class SuperSpike(LearningRule):
     def prepare(self, net: Network, *, generator: torch.Generator | None = None) -> None:
         """Check the network and draw the fixed feedback matrices ``B_l [N_l, n_out]``.
 
-        ``"random"``: entries ``N(0, 1) / sqrt(n_out)``, drawn layer by layer from
-        ``generator`` (so the same generator gives the same matrices); ``"uniform"``: ones.
+        One matrix per hidden layer (a spiking output layer is not hidden). ``"random"``:
+        entries ``N(0, 1) / sqrt(n_out)``, drawn layer by layer from ``generator`` (so the same
+        generator gives the same matrices); ``"uniform"``: ones.
         """
         self._check(net)
         w = net.layers[-1].weight
-        shapes = [(m.n_out, net.n_out) for m in net.spiking_layers]
+        shapes = [(m.n_out, net.n_out) for m in _hidden_layers(net)]
         if self.feedback == "random":
             self.feedback_weights = tuple(
                 torch.randn(s, generator=generator, dtype=torch.float64).to(w) / math.sqrt(s[1])
@@ -344,57 +356,88 @@ class SuperSpike(LearningRule):
             self.feedback_weights = tuple(w.new_ones(s) for s in shapes)
 
     def simulate(self, net: Network, x: Tensor) -> Rollout:
-        """The fused simulation without autograd for the hidden layers (recording their inputs
-        and ``sigma'``, :func:`snnlearn.simulate.unroll`), the readout with autograd."""
+        """The fused simulation without autograd for the spiking layers (recording their inputs
+        and ``sigma'``, :func:`snnlearn.simulate.unroll`), the readout with autograd.
+
+        With a spiking output layer the outputs are its spikes as a leaf tensor that requires
+        grad (when grad mode is on), so that :meth:`assign_grads` can read ``dL/dS``.
+        """
         self._check(net)
         check_input_sequence(x, net.n_in, net.layers[0].weight.dtype)
         with torch.no_grad():
             run = unroll(net, x, record=True, check=False)
-        hidden = [r for r, m in zip(run.records, net.layers, strict=True)
-                  if isinstance(m, SpikingLayer)]
+        spiking = [r for r, m in zip(run.records, net.layers, strict=True)
+                   if isinstance(m, SpikingLayer)]
+        extras = {"inputs": tuple(r.input for r in spiking),
+                  "surrogate": tuple(r.surrogate for r in spiking)}
+        if isinstance(net.layers[-1], SpikingLayer):
+            outputs = run.outputs.detach().clone().requires_grad_(torch.is_grad_enabled())
+            return Rollout(outputs=outputs, spikes=run.spikes, membranes=(),
+                           final_state=run.final_state, extras=extras)
         readout: Readout = net.layers[-1]
         state = readout.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
         outputs, final = li_sequence(readout.project(run.records[-1].input), state,
                                      readout.neuron, net.dt)
         return Rollout(outputs=outputs, spikes=run.spikes, membranes=(),
-                       final_state=(*run.final_state[:-1], final),
-                       extras={"inputs": tuple(r.input for r in hidden),
-                               "surrogate": tuple(r.surrogate for r in hidden)})
+                       final_state=(*run.final_state[:-1], final), extras=extras)
 
     def assign_grads(
         self, net: Network, rollout: Rollout, loss: Tensor, *, target: Tensor | None = None
     ) -> None:
-        """Readout by autograd; hidden layers ``grad = sum_t delta_t lambda_t`` (module doc)."""
-        readout: Readout = net.layers[-1]
+        """Readout by autograd (or a spiking output by its own traces); hidden layers
+        ``grad = sum_t delta_t lambda_t`` (module doc)."""
+        top = net.layers[-1]
         for p in net.parameters():
             p.grad = None
-        params = [p for p in readout.parameters() if p.requires_grad]
+        params = [] if isinstance(top, SpikingLayer) else [
+            p for p in top.parameters() if p.requires_grad]
         error, *grads = torch.autograd.grad(loss, [rollout.outputs, *params], allow_unused=True)
         for p, g in zip(params, grads, strict=True):
             p.grad = torch.zeros_like(p) if g is None else g
         if error is None:
             error = torch.zeros_like(rollout.outputs)
-        kernel = {"readout": readout.neuron, "alpha": self.alpha, "none": None}[self.kernel]
-        layers = net.spiking_layers
+        surrogates, inputs = rollout.extras["surrogate"], rollout.extras["inputs"]
+        if isinstance(top, SpikingLayer):
+            # dL/dS of the output spikes: the output layer's own update (its loss holds alpha),
+            # then the error at its membrane, sent down through the output's PSP kernel
+            _write_layer_grad(top, self._layer_grad(top, error, surrogates[-1], inputs[-1],
+                                                    None, net.dt))
+            error = surrogates[-1] * error
+            own = LIParams(tau_mem=top.neuron.tau_mem, tau_syn=top.neuron.tau_syn,
+                           r=top.neuron.r)
+        else:
+            own = top.neuron
+        kernel = {"readout": own, "alpha": self.alpha, "none": None}[self.kernel]
+        layers = _hidden_layers(net)
         delta = None
         for k in reversed(range(len(layers))):
             if self.feedback != "symmetric":
                 delta = error @ self.feedback_weights[k].to(error).T
             elif k == len(layers) - 1:
-                delta = error @ readout.weight.detach()
+                delta = error @ top.weight.detach()
             else:
                 above = layers[k + 1].weight.detach()
-                delta = (rollout.extras["surrogate"][k + 1] * delta) @ above
-            layer = layers[k]
-            psp = superspike_psp(_with_bias_input(rollout.extras["inputs"][k], layer),
-                                 layer.neuron, net.dt)
-            grad = superspike_gradient(delta, rollout.extras["surrogate"][k], psp, kernel, net.dt)
-            _write_layer_grad(layer, grad)
+                delta = (surrogates[k + 1] * delta) @ above
+            _write_layer_grad(layers[k], self._layer_grad(layers[k], delta, surrogates[k],
+                                                          inputs[k], kernel, net.dt))
+
+    @staticmethod
+    def _layer_grad(layer: SpikingLayer, delta: Tensor, surrogate: Tensor, x: Tensor,
+                    kernel: LIParams | None, dt: float) -> Tensor:
+        psp = superspike_psp(_with_bias_input(x, layer), layer.neuron, dt)
+        return superspike_gradient(delta, surrogate, psp, kernel, dt)
 
     def _check(self, net: Network) -> None:
-        if not isinstance(net.layers[-1], Readout):
-            raise ValueError("SuperSpike needs a network that ends in a Readout, got "
-                             f"{type(net.layers[-1]).__name__}; use superspike_target_grads for "
-                             "spiking outputs with target spike trains")
-        for k, layer in enumerate(net.layers[:-1]):
-            _check_lif_layer(layer, f"layer {k}")
+        last = net.layers[-1]
+        if not isinstance(last, (Readout, SpikingLayer)):
+            raise ValueError("SuperSpike needs a network that ends in a Readout or a spiking "
+                             f"layer, got {type(last).__name__}")
+        for k, layer in enumerate(net.layers):
+            if layer is not last or isinstance(last, SpikingLayer):
+                _check_lif_layer(layer, f"layer {k}")
+
+
+def _hidden_layers(net: Network) -> list[SpikingLayer]:
+    """The hidden spiking layers: every spiking layer but a spiking output."""
+    layers = net.spiking_layers
+    return layers[:-1] if isinstance(net.layers[-1], SpikingLayer) else layers

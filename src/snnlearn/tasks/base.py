@@ -55,6 +55,8 @@ class TaskDefaults:
         epochs: training epochs.
         batch_size: minibatch size.
         lr: Adam learning rate.
+        spiking_output: the network ends in a spiking layer (of the hidden neuron model)
+            instead of the ``readout``, for tasks whose targets are spike trains.
     """
 
     hidden: tuple[int, ...] = (128,)
@@ -65,6 +67,7 @@ class TaskDefaults:
     epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3
+    spiking_output: bool = False
 
 
 class Task(ABC):
@@ -110,13 +113,27 @@ class Task(ABC):
     def predict(self, outputs: Tensor) -> Tensor:
         """Predicted class ``[B]`` (int64) from outputs ``[T, B, n_out]``."""
 
+    def score(self, outputs: Tensor, labels: Tensor) -> Tensor:
+        """Per-sample score ``[B]`` in ``0..1``; its mean over a split is the task's accuracy.
+
+        The default is a correct prediction (1) or not (0); a task that is not classification
+        (spike-train targets, reconstruction) defines its own.
+        """
+        return (self.predict(outputs) == labels).to(torch.float32)
+
+    def metrics(self, outputs: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """Task-specific figures per sample (``name -> [B]``); the runner reports their means
+        over the validation and test splits. None by default."""
+        return {}
+
     def summary_metrics(self) -> dict[str, float]:
         """Figures about the data that the run's ``summary.json`` reports (default: none)."""
         return {}
 
 
 def accuracy(task: Task, outputs: Tensor, labels: Tensor) -> float:
-    """Fraction of correct predictions of ``task`` on one batch (0..1)."""
+    """Mean :meth:`Task.score` of ``task`` on one batch (0..1; classification: the
+    fraction of correct predictions)."""
     if labels.numel() == 0:
         return 0.0
-    return float((task.predict(outputs) == labels).float().mean())
+    return float(task.score(outputs, labels).float().mean())
