@@ -33,7 +33,7 @@ def test_the_presets_of_the_literature() -> None:
     assert preset("yinyang-ttfs")["hidden"] == [30]
     shd = preset("shd-eventprop")
     assert (shd["task"], shd["hidden"], shd["recurrent"]) == ("shd", [256], True)
-    assert "eventprop" in shd["rules"]
+    assert "eventprop" in shd["rules"] and shd["rule_options"] == {"eventprop.mode": "grid"}
     assert preset("randman-long")["task_options"]["n_steps"] == 1000
     with pytest.raises(ValueError, match="unknown preset 'nope'; valid presets: deep-yinyang"):
         preset("nope")

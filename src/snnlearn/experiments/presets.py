@@ -36,6 +36,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "task": "randman", "rules": ["bptt", "eprop", "superspike", "eventprop"],
         "seeds": [0, 1, 2], "recurrent": True, "hidden": [128],
         "task_options": {"n_steps": 1000, "dt": 1e-3},
+        "rule_options": {"eventprop.mode": "grid"},
     },
     "yinyang-ttfs": {
         "description": "the 4-30-3 Yin-Yang network of the time-to-first-spike literature "
@@ -46,10 +47,10 @@ PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     },
     "shd-eventprop": {
         "description": "the SHD network of the EventProp literature: 700 -> 256 recurrent LIF "
-                       "-> 20, 1 ms steps over 1.4 s (the shd task's defaults; needs the SHD "
-                       "files, see docs/comparison.md)",
+                       "-> 20, 1 ms steps over 1.4 s (the shd task's defaults; EventProp on the "
+                       "time grid; needs the SHD files, see docs/comparison.md)",
         "task": "shd", "rules": ["eventprop", "bptt"], "seeds": [0, 1, 2],
-        "hidden": [256], "recurrent": True,
+        "hidden": [256], "recurrent": True, "rule_options": {"eventprop.mode": "grid"},
     },
 })
 """Preset name -> its table (``description`` is documentation, the rest the comparison)."""
