@@ -524,7 +524,7 @@ class _Session:
             return own
         self.rule.begin_epoch(net, ctx)
         order = torch.randperm(len(data), generator=g)
-        total_loss, correct, hidden_spikes = 0.0, 0.0, 0.0
+        total_loss, correct, hidden_spikes, recorded = 0.0, 0.0, 0.0, False
         world = distributed.world_size()
         batch_size = ctx.batch_size
         batches = range(0, len(data), batch_size)
@@ -568,11 +568,12 @@ class _Session:
             total_loss += value * len(index)
             correct += float(_score(task, rollout.outputs.detach(), y).sum())
             hidden_spikes += sum(float(z.detach().sum()) for z in rollout.spikes)
+            recorded |= len(rollout.spikes) > 0  # a rule that simulates rates records none
         if world > 1:  # distributed: every rank's correct predictions
             correct = distributed.all_reduce_sum([correct], device)[0]
         self.rule.end_epoch(net, ctx)
         n = max(len(data), 1)
-        if net.spiking_layers:
+        if net.spiking_layers and recorded:
             self.hidden_spikes = hidden_spikes / max(len(data) // max(world, 1), 1)
         return total_loss / n, correct / n
 
