@@ -339,3 +339,20 @@ def test_factorized_traces_leave_out_the_reset_a_measured_approximation():
     fast, ref = eprop_grads(net, x, loss_fn, traces="factorized"), bptt_grads(net, x, loss_fn)
     assert 0.9 < cosine(fast, ref) < 1 - 1e-6  # close to, but not, the BPTT gradient
     torch.testing.assert_close(fast[-1], ref[-1])  # the readout's gradient is exact
+
+
+def test_compiled_adaptation_fold_equals_the_torch_scan(monkeypatch: pytest.MonkeyPatch):
+    """The ALIF fold of the factorised traces: the compiled scan (CPU) and the torch loop (any
+    device) give the same learning signal."""
+    pytest.importorskip("numba")
+    from snnlearn.learning import _eprop_factorized as ef
+
+    g = gen(3)
+    delta = torch.randn(17, 3, 5, generator=g, dtype=torch.float64)
+    psi = torch.rand(17, 3, 5, generator=g, dtype=torch.float64)
+    neuron = ALIFParams(lif=LIFParams(tau_mem=10e-3), tau_adapt=30e-3, adaptation=1.5)
+    compiled = ef._with_adaptation(delta, psi, neuron, 1e-3)
+    monkeypatch.setattr(ef, "numba_available", lambda: False)
+    looped = ef._with_adaptation(delta, psi, neuron, 1e-3)
+    assert not torch.equal(compiled, delta)  # the adaptation changes the signal
+    torch.testing.assert_close(compiled, looped, rtol=1e-12, atol=1e-12)

@@ -50,8 +50,8 @@ def _dual(fn: Callable[..., Any]) -> Callable[..., Any]:
     call.parallel, call.serial = parallel, serial  # type: ignore[attr-defined]
     return call
 
-__all__ = ["lif_forward", "lif_backward", "li_forward", "li_backward", "csr_count", "csr_fill",
-           "csr_to_csc", "csr_matmul", "csc_matmul_t"]
+__all__ = ["lif_forward", "lif_backward", "adaptation_fold", "li_forward", "li_backward",
+           "csr_count", "csr_fill", "csr_to_csc", "csr_matmul", "csc_matmul_t"]
 
 _BLOCK = 256  # neurons per parallel task: the inner loop runs over contiguous memory
 
@@ -174,6 +174,22 @@ def lif_backward(u_seq, z_seq, act_seq, a_seq, g_z, has_gz, gv0, gi0, ga0, a_m, 
                     gi = a_s * g_cur
                 g_x[t, m] = g_cur
                 gv_out[m], gi_out[m] = gv, gi
+
+
+@_dual
+def adaptation_fold(delta, psi, beta_c, rho, coef, out):
+    """``out[t] = delta[t] - beta_c psi[t] h[t]`` with the reverse scan
+    ``h[t-1] = delta[t] + (rho - coef psi[t]) h[t]``, ``h[T-1] = 0``, per column of ``[T, M]``
+    (e-prop's ALIF adaptation trace folded into the learning signal)."""
+    T, M = delta.shape
+    for blk in numba.prange((M + _BLOCK - 1) // _BLOCK):
+        lo, hi = blk * _BLOCK, min(blk * _BLOCK + _BLOCK, M)
+        h = np.zeros(hi - lo, dtype=delta.dtype)
+        for t in range(T - 1, -1, -1):
+            for k in range(hi - lo):
+                m = lo + k
+                out[t, m] = delta[t, m] - beta_c * psi[t, m] * h[k]
+                h[k] = delta[t, m] + (rho - coef * psi[t, m]) * h[k]
 
 
 @_dual

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from snnlearn.kernels.dispatch import numba_available
 from snnlearn.kernels.li_scan import li_sequence
 from snnlearn.layers import Network, Readout, SpikingLayer
 from snnlearn.neurons import ALIFParams, LIFParams, LIParams
@@ -149,6 +150,16 @@ def _with_adaptation(delta: Tensor, psi: Tensor, neuron: ALIFParams, dt: float) 
     beta, rho = neuron.adaptation, decay(dt, neuron.tau_adapt)
     if beta == 0:
         return delta
+    if delta.device.type == "cpu" and numba_available() and delta.shape[0] > 0:
+        from snnlearn.kernels import _numba_cpu as nb
+
+        T = delta.shape[0]
+        d = delta.detach().reshape(T, -1).contiguous()
+        p = psi.detach().to(d.dtype).reshape(T, -1).contiguous()
+        out = torch.empty_like(d)
+        nb.adaptation_fold(d.numpy(), p.numpy(), *nb.as_dtype(
+            d.numpy().dtype, beta * (1.0 - rho), rho, (1.0 - rho) * beta), out.numpy())
+        return out.reshape(delta.shape)
     out = torch.empty_like(delta)
     h = torch.zeros_like(delta[0])
     for t in range(delta.shape[0] - 1, -1, -1):
