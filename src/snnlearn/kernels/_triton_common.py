@@ -23,7 +23,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["block_size", "flat", "launch", "rows"]
+__all__ = ["block_size", "flat", "launch", "rows", "runs_natively"]
+
+
+def runs_natively(x: Tensor) -> bool:
+    """Whether the kernels run on ``x [T, ...]`` (otherwise, float64 or empty data, the torch
+    loops do; those exist for LIF only)."""
+    return x.shape[0] > 0 and x[0].numel() > 0 and x.dtype != torch.float64
 
 
 def block_size(m: int) -> tuple[int, int]:

@@ -220,12 +220,6 @@ def _spikes(u_seq: Tensor, active_seq: Tensor, p: LIFParams) -> Tensor:
     return (z & active_seq if p.t_ref > 0 else z).to(u_seq.dtype)
 
 
-def runs_natively(x: Tensor) -> bool:
-    """Whether the kernels run on ``x`` (otherwise, float64 or empty data, the torch loops do;
-    those exist for LIF only)."""
-    return x.shape[0] > 0 and x[0].numel() > 0 and x.dtype != torch.float64
-
-
 def lif_forward(
     current: Tensor, v0: Tensor, i0: Tensor, ref0: Tensor, a0: Tensor | None,
     p: LIFParams | ALIFParams, dt: float,
@@ -238,7 +232,7 @@ def lif_forward(
     T, shape = current.shape[0], current.shape[1:]
     M = math.prod(shape)
     adaptive = isinstance(p, ALIFParams)
-    if not runs_natively(current):
+    if not tc.runs_natively(current):
         if adaptive:
             raise ValueError("the Triton ALIF kernel needs float32/16 data and T, N > 0")
         from snnlearn.kernels.lif_scan import _torch_run
@@ -279,7 +273,7 @@ def lif_backward(
     T, shape = u_seq.shape[0], u_seq.shape[1:]
     M = math.prod(shape)
     adaptive = isinstance(p, ALIFParams)
-    if not runs_natively(u_seq):
+    if not tc.runs_natively(u_seq):
         from snnlearn.kernels.lif_scan import _torch_grads
 
         z = _spikes(u_seq, active_seq, p) if z_seq is None else z_seq

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnlearn.kernels._triton_lif import runs_natively
+from snnlearn.kernels._triton_common import runs_natively
 from snnlearn.kernels.alif_scan import adaptive_sequence
 from snnlearn.kernels.dispatch import resolve_backend
 from snnlearn.kernels.li_scan import li_sequence
